@@ -1,0 +1,40 @@
+/** A model resident on one instance, as its /api/ps reports it. */
+export type LoadedModel = {
+	name: string;
+	sizeBytes: number;
+	sizeVramBytes: number;
+	/** ISO date from /api/ps `expires_at`. */
+	expiresAt: string | undefined;
+};
+
+export type InstanceTraffic = {
+	instanceId: string;
+	inFlight: number;
+	capacity: number;
+	/** Requests in the central queue that are waiting for this instance (it has their model). */
+	queuedFor: number;
+	completed: number;
+	failed: number;
+	/** Generated tokens per second over the last 10 s and 60 s. */
+	tokensPerSecond10s: number;
+	tokensPerSecond60s: number;
+	/** Tokens/s per second over about the last minute, oldest first, for a sparkline. */
+	tokensPerSecondHistory: number[];
+	/** Median time to first byte of a generation over the last 60 s, in ms. */
+	timeToFirstTokenMs: number | undefined;
+	loadedModels: LoadedModel[];
+	/** True while it is kept out of rotation for failing requests. */
+	penalized: boolean;
+};
+
+export type ProxySnapshot = {
+	address: string;
+	strategy: 'least-busy' | 'round-robin';
+	queueLength: number;
+	maxQueue: number;
+	inFlight: number;
+	tokensPerSecond10s: number;
+	requestsPerSecond10s: number;
+	rejectedQueueFull: number;
+	instances: InstanceTraffic[];
+};

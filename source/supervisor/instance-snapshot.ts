@@ -1,0 +1,50 @@
+import type {Gpu} from '../gpu/gpu.js';
+
+/**
+ * starting → ready → (draining) → stopping → stopped, and crashed/restarting.
+ * `draining` is shown while the process is ready but takes no new work.
+ */
+export type InstanceState = 'starting' | 'ready' | 'draining' | 'stopping' | 'stopped' | 'crashed' | 'restarting';
+
+export type InstanceGpu = Pick<Gpu, 'index' | 'uuid' | 'name' | 'memoryTotalMiB'>;
+
+export type InstanceSnapshot = {
+	/** Stable name used in logs, headers and commands: `gpu<index>`, or `cpu<n>` without a GPU. */
+	id: string;
+	/** The GPU this instance is pinned to, or null for a CPU instance. */
+	gpu: InstanceGpu | null;
+	port: number;
+	pid: number | undefined;
+	state: InstanceState;
+	draining: boolean;
+	/** Requests it serves at once: its OLLAMA_NUM_PARALLEL. */
+	capacity: number;
+	restarts: number;
+	/** e.g. "exit code 1", "killed by SIGKILL", "hung: no answer to health checks", "start-up timeout". */
+	lastExitReason: string | undefined;
+	/** Date.now() of the current process's start, if running. */
+	startedAt: number | undefined;
+	readyAt: number | undefined;
+	/** When the next restart attempt is due, while state is restarting. */
+	nextRestartAt: number | undefined;
+	/** True when it crashed too often in a short time and is no longer restarted automatically. */
+	crashLoop: boolean;
+	logFile: string;
+};
+
+/** A lifecycle event, one line in the headless log. */
+export type InstanceEvent = {
+	type: 'starting' | 'ready' | 'exited' | 'restarting' | 'hung' | 'crash-loop' | 'start-timeout' | 'stopping' | 'stopped' | 'draining' | 'undrained';
+	instance: InstanceSnapshot;
+	/** Human-readable detail: exit reason, backoff delay, ... */
+	detail?: string;
+	at: number;
+};
+
+export type SupervisorEvents = {
+	/** Any change of any instance; carries the fresh snapshot of all instances. */
+	change: [instances: InstanceSnapshot[]];
+	event: [event: InstanceEvent];
+	/** One line of an instance's stdout/stderr. */
+	log: [instanceId: string, line: string];
+};
