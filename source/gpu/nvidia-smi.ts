@@ -18,16 +18,18 @@ export type NvidiaSmiOptions = {
 	/** Environment for the child; PATH decides which nvidia-smi runs. Defaults to process.env. */
 	env?: NodeJS.ProcessEnv;
 	timeoutMs?: number;
+	/** Aborting it kills the child. */
+	signal?: AbortSignal;
 };
 
 /** Runs `nvidia-smi -q -x` and hands back what it printed, whatever the outcome. */
 export async function runInventoryQuery(options: NvidiaSmiOptions = {}): Promise<NvidiaSmiRun> {
-	return runNvidiaSmi(['-q', '-x'], options.env, options.timeoutMs ?? 30_000);
+	return runNvidiaSmi(['-q', '-x'], {...options, timeoutMs: options.timeoutMs ?? 30_000});
 }
 
 /** One `--query-gpu` reading of every GPU, for polling when the looping child keeps failing. */
 export async function runQueryOnce(options: NvidiaSmiOptions = {}): Promise<NvidiaSmiRun> {
-	return runNvidiaSmi(queryGpuArguments(undefined), options.env, options.timeoutMs ?? 10_000);
+	return runNvidiaSmi(queryGpuArguments(undefined), {...options, timeoutMs: options.timeoutMs ?? 10_000});
 }
 
 /** `--query-gpu` arguments; with intervalMs, nvidia-smi keeps running and prints every GPU once per interval. */
@@ -90,12 +92,14 @@ function loadXml2jsParseString(): ParseString {
 	return cachedParseString;
 }
 
-async function runNvidiaSmi(commandArguments: string[], env: NodeJS.ProcessEnv | undefined, timeoutMs: number): Promise<NvidiaSmiRun> {
+async function runNvidiaSmi(commandArguments: string[], options: NvidiaSmiOptions): Promise<NvidiaSmiRun> {
 	const result = await execa(nvidiaSmiCommand, commandArguments, {
-		env,
+		env: options.env,
+		cancelSignal: options.signal,
 		reject: false,
 		stdin: 'ignore',
-		timeout: timeoutMs,
+		timeout: options.timeoutMs,
+		forceKillAfterDelay: 2000,
 		maxBuffer: 256 * 1024 * 1024,
 		stripFinalNewline: false,
 	});

@@ -1,0 +1,217 @@
+import type {IncomingMessage, ServerResponse} from 'node:http';
+import type {FleetController, RestartProgress} from '../app/fleet-controller.js';
+import {UnknownInstanceError} from '../app/fleet-controller.js';
+import type {GpuSample} from '../gpu/gpu.js';
+import {pathOf} from '../proxy/proxy-routes.js';
+import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
+import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
+import type {ControlAuth} from './control-auth.js';
+import {buildInstanceStatus, buildStatusReport} from './control-status.js';
+import {InstanceReferenceError, resolveInstance} from './resolve-instance.js';
+
+/** Ollama uses no path under it, so the control API can share the proxy's port. */
+export const controlPrefix = '/ollama-multi';
+export const metricsPath = '/metrics';
+
+export type ControlRoutesOptions = {
+	supervisor: {snapshot(): InstanceSnapshot[]};
+	proxy: {snapshot(): ProxySnapshot};
+	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
+	controller: Pick<FleetController, 'drain' | 'undrain' | 'restart' | 'restartAll' | 'on' | 'off'>;
+	/** Without it, /metrics is left to the proxy (and so to Ollama, which answers 404). */
+	metrics?: {contentType: string; render(): Promise<string>} | undefined;
+	auth: ControlAuth;
+	version: string;
+	/** Date.now() of the supervisor's start. */
+	startedAt: number;
+	now?: () => number;
+};
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
+
+/**
+ * The proxy's `intercept` hook: answers the control API and /metrics, returns false for everything else.
+ *
+ *   GET  /ollama-multi/status                      the fleet, as JSON
+ *   GET  /ollama-multi/instances/<ref>             one instance
+ *   POST /ollama-multi/instances/<ref>/drain       takes no new requests; in-flight ones finish
+ *   POST /ollama-multi/instances/<ref>/undrain
+ *   POST /ollama-multi/instances/<ref>/restart     graceful; NDJSON progress, then {"status":"success"} or {"error"}
+ *   POST /ollama-multi/restart-all                 rolling; NDJSON progress like restart
+ *   GET  /metrics                                  Prometheus text format
+ *
+ * <ref>: a GPU index, an instance id (gpu1), a GPU UUID or a unique prefix of one.
+ */
+export function createControlRoutes(options: ControlRoutesOptions): Handler {
+	const now = options.now ?? Date.now;
+
+	const statusReport = () =>
+		buildStatusReport({
+			instances: options.supervisor.snapshot(),
+			proxy: options.proxy.snapshot(),
+			gpuSamples: options.gpuMonitor?.snapshot() ?? [],
+			version: options.version,
+			startedAt: options.startedAt,
+			now: now(),
+		});
+
+	const instanceStatus = (instanceId: string) => {
+		const instance = options.supervisor.snapshot().find(entry => entry.id === instanceId);
+		if (!instance) {
+			throw new UnknownInstanceError(instanceId);
+		}
+
+		return buildInstanceStatus(instance, {proxy: options.proxy.snapshot(), gpuSamples: options.gpuMonitor?.snapshot() ?? [], now: now()});
+	};
+
+	return async (request, response) => {
+		const path = pathOf(request.url);
+		const isMetrics = path === metricsPath && options.metrics !== undefined;
+		if (!isMetrics && path !== controlPrefix && !path.startsWith(`${controlPrefix}/`)) {
+			return false;
+		}
+
+		// Nothing here reads a body; let it flow so the connection can be reused.
+		request.resume();
+		try {
+			const method = request.method ?? 'GET';
+			const decision = options.auth.authorize(request, method === 'GET' || method === 'HEAD' ? 'read' : 'mutation');
+			if (!decision.ok) {
+				sendError(response, decision.status, decision.error, decision.status === 401 ? {'WWW-Authenticate': 'Bearer realm="ollama-multi"'} : {});
+				return true;
+			}
+
+			if (isMetrics) {
+				if (!allowMethod(request, response, ['GET', 'HEAD'])) {
+					return true;
+				}
+
+				const body = await options.metrics!.render();
+				response.writeHead(200, {'Content-Type': options.metrics!.contentType, 'Cache-Control': 'no-store'});
+				response.end(method === 'HEAD' ? undefined : body);
+				return true;
+			}
+
+			const segments = path
+				.slice(controlPrefix.length)
+				.split('/')
+				.filter(segment => segment !== '')
+				.map(segment => decodeURIComponent(segment));
+			await route(segments, request, response);
+		} catch (error) {
+			if (error instanceof InstanceReferenceError || error instanceof UnknownInstanceError) {
+				sendError(response, 404, error.message);
+			} else if (error instanceof URIError) {
+				sendError(response, 400, `malformed path: ${error.message}`);
+			} else if (!response.headersSent) {
+				sendError(response, 500, error instanceof Error ? error.message : String(error));
+			} else {
+				response.end();
+			}
+		}
+
+		return true;
+	};
+
+	async function route(segments: string[], request: IncomingMessage, response: ServerResponse): Promise<void> {
+		const [first, reference, action, ...rest] = segments;
+		if (first === 'status' && segments.length === 1) {
+			if (allowMethod(request, response, ['GET', 'HEAD'])) {
+				sendJson(response, 200, statusReport(), request.method === 'HEAD');
+			}
+
+			return;
+		}
+
+		if (first === 'restart-all' && segments.length === 1) {
+			if (allowMethod(request, response, ['POST'])) {
+				await streamRestart(response, undefined, () => options.controller.restartAll());
+			}
+
+			return;
+		}
+
+		if (first === 'instances' && reference !== undefined && rest.length === 0) {
+			if (action === undefined) {
+				if (allowMethod(request, response, ['GET', 'HEAD'])) {
+					const instanceId = resolveInstance(reference, options.supervisor.snapshot());
+					sendJson(response, 200, {instance: instanceStatus(instanceId)}, request.method === 'HEAD');
+				}
+
+				return;
+			}
+
+			if (action === 'drain' || action === 'undrain' || action === 'restart') {
+				if (!allowMethod(request, response, ['POST'])) {
+					return;
+				}
+
+				const instanceId = resolveInstance(reference, options.supervisor.snapshot());
+				if (action === 'restart') {
+					await streamRestart(response, instanceId, () => options.controller.restart(instanceId));
+					return;
+				}
+
+				await (action === 'drain' ? options.controller.drain(instanceId) : options.controller.undrain(instanceId));
+				sendJson(response, 200, {instance: instanceStatus(instanceId)});
+				return;
+			}
+		}
+
+		sendError(
+			response,
+			404,
+			`unknown control route ${request.method ?? 'GET'} ${controlPrefix}/${segments.join('/')}; see GET ${controlPrefix}/status, POST ${controlPrefix}/instances/<gpu>/drain|undrain|restart, POST ${controlPrefix}/restart-all`,
+		);
+	}
+
+	/** Streams the controller's progress as NDJSON, like Ollama streams a pull, so a long restart shows what it does. */
+	async function streamRestart(response: ServerResponse, instanceId: string | undefined, run: () => Promise<void>): Promise<void> {
+		response.writeHead(200, {'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store'});
+		const writeLine = (value: unknown) => {
+			if (!response.writableEnded && !response.destroyed) {
+				response.write(`${JSON.stringify(value)}\n`);
+			}
+		};
+
+		const onProgress = (progress: RestartProgress) => {
+			if (instanceId === undefined || progress.instanceId === instanceId) {
+				writeLine({status: progress.message, instance: progress.instanceId ?? null, step: progress.step});
+			}
+		};
+
+		options.controller.on('progress', onProgress);
+		try {
+			// A client that goes away does not stop the restart: leaving a GPU half-drained would be worse.
+			await run();
+			writeLine({status: 'success'});
+		} catch (error) {
+			writeLine({error: error instanceof Error ? error.message : String(error)});
+		} finally {
+			options.controller.off('progress', onProgress);
+			response.end();
+		}
+	}
+}
+
+function allowMethod(request: IncomingMessage, response: ServerResponse, methods: string[]): boolean {
+	if (methods.includes(request.method ?? 'GET')) {
+		return true;
+	}
+
+	sendError(response, 405, `method ${request.method ?? ''} not allowed here; use ${methods.join(' or ')}`, {Allow: methods.join(', ')});
+	return false;
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headOnly = false): void {
+	const text = JSON.stringify(body);
+	response.writeHead(status, {'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store'});
+	response.end(headOnly ? undefined : text);
+}
+
+/** Errors in Ollama's own shape, so clients that read `error` show them. */
+export function sendError(response: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+	const text = JSON.stringify({error: message});
+	response.writeHead(status, {'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers});
+	response.end(text);
+}

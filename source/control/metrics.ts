@@ -1,0 +1,268 @@
+import {Counter, Gauge, Histogram, Registry} from 'prom-client';
+import type {GpuSample} from '../gpu/gpu.js';
+import type {CompletedRequest} from '../proxy/proxy-events.js';
+import {isGenerationRoute, normalizeRoute} from '../proxy/proxy-routes.js';
+import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
+import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
+
+/** What metrics read of the proxy's `request` event. */
+export type ObservedRequest = Pick<
+	CompletedRequest,
+	'instanceId' | 'route' | 'method' | 'status' | 'durationMs' | 'timeToFirstByteMs' | 'queueWaitMs' | 'promptTokens' | 'outputTokens' | 'model'
+>;
+
+export type MetricsSources = {
+	supervisor: {snapshot(): InstanceSnapshot[]};
+	proxy: {snapshot(): ProxySnapshot};
+	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
+	version: string;
+	/** Date.now() of the supervisor's start. */
+	startedAt: number;
+};
+
+const instanceStates: InstanceState[] = ['starting', 'ready', 'draining', 'stopping', 'stopped', 'crashed', 'restarting'];
+
+/**
+ * `ollama_instance`, not `instance`: Prometheus sets `instance` to the scrape target itself and would rename ours.
+ * `gpu`, `gpu_uuid`, `gpu_name` repeat on every series so dashboards need no joins; they are fixed per instance.
+ */
+const instanceLabels = ['ollama_instance', 'gpu', 'gpu_uuid', 'gpu_name'] as const;
+type InstanceLabelName = (typeof instanceLabels)[number];
+type InstanceLabels = Record<InstanceLabelName, string>;
+
+const mebibyte = 1024 * 1024;
+
+/**
+ * The Prometheus view of the fleet, in its own registry. Request counters and histograms are fed by the proxy's
+ * `request` events; everything that is a current value (states, in flight, GPU readings) is read from the
+ * snapshots at scrape time.
+ */
+export class FleetMetrics {
+	readonly registry = new Registry();
+	readonly #sources: MetricsSources;
+
+	readonly #requests = new Counter({
+		name: 'ollama_multi_requests_total',
+		help: 'Requests the proxy finished, by the instance that served them (empty when none did), route and HTTP status.',
+		labelNames: [...instanceLabels, 'route', 'status'],
+		registers: [this.registry],
+	});
+
+	readonly #generatedTokens = new Counter({
+		name: 'ollama_multi_generated_tokens_total',
+		help: 'Tokens generated (eval_count, or OpenAI usage completion_tokens).',
+		labelNames: [...instanceLabels, 'model'],
+		registers: [this.registry],
+	});
+
+	readonly #promptTokens = new Counter({
+		name: 'ollama_multi_prompt_tokens_total',
+		help: 'Prompt tokens evaluated (prompt_eval_count, or OpenAI usage prompt_tokens).',
+		labelNames: [...instanceLabels, 'model'],
+		registers: [this.registry],
+	});
+
+	readonly #timeToFirstToken = new Histogram({
+		name: 'ollama_multi_time_to_first_token_seconds',
+		help: 'Time from dispatch to an instance to the first byte of a successful generation response.',
+		labelNames: [...instanceLabels],
+		buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+		registers: [this.registry],
+	});
+
+	readonly #requestDuration = new Histogram({
+		name: 'ollama_multi_request_duration_seconds',
+		help: 'Time from the request arriving at the proxy to the end of its response, queueing included.',
+		labelNames: [...instanceLabels, 'route'],
+		buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+		registers: [this.registry],
+	});
+
+	readonly #queueWait = new Histogram({
+		name: 'ollama_multi_queue_wait_seconds',
+		help: 'Time requests waited in the central queue before an instance took them (0 when one was free).',
+		buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+		registers: [this.registry],
+	});
+
+	readonly #buildInfo = this.#gauge('ollama_multi_build_info', 'Always 1; the ollama-multi version is in the label.', ['version']);
+	readonly #startTime = this.#gauge('ollama_multi_start_time_seconds', 'Unix time the supervisor started.', []);
+	readonly #instanceState = this.#gauge(
+		'ollama_multi_instance_state',
+		'1 for the state the instance is in, 0 for the others.',
+		[...instanceLabels, 'state'],
+	);
+	readonly #instanceDraining = this.#gauge('ollama_multi_instance_draining', '1 while the instance takes no new requests.', [...instanceLabels]);
+	readonly #instanceCrashLoop = this.#gauge(
+		'ollama_multi_instance_crash_loop',
+		'1 when the instance crashed too often and is no longer restarted automatically.',
+		[...instanceLabels],
+	);
+	readonly #instanceRestarts = new Counter({
+		name: 'ollama_multi_instance_restarts_total',
+		help: 'Times the supervisor started the instance again after its first start.',
+		labelNames: [...instanceLabels],
+		registers: [this.registry],
+	});
+	readonly #instanceInFlight = this.#gauge('ollama_multi_instance_in_flight_requests', 'Requests the instance is serving now.', [...instanceLabels]);
+	readonly #instanceCapacity = this.#gauge(
+		'ollama_multi_instance_capacity_requests',
+		'Requests the instance serves at once (its OLLAMA_NUM_PARALLEL).',
+		[...instanceLabels],
+	);
+	readonly #instanceQueued = this.#gauge(
+		'ollama_multi_instance_queued_requests',
+		'Requests in the central queue waiting for this instance.',
+		[...instanceLabels],
+	);
+	readonly #modelVram = this.#gauge(
+		'ollama_multi_instance_model_vram_bytes',
+		'GPU memory of each model resident on the instance, from its /api/ps.',
+		[...instanceLabels, 'model'],
+	);
+	readonly #queueLength = this.#gauge('ollama_multi_queue_length', 'Requests waiting in the central queue.', []);
+	readonly #queueMaxLength = this.#gauge('ollama_multi_queue_max_length', 'Bound of the central queue (--max-queue).', []);
+	readonly #queueRejected = new Counter({
+		name: 'ollama_multi_queue_rejected_total',
+		help: 'Requests answered 503 because the central queue was full.',
+		registers: [this.registry],
+	});
+	readonly #gpuMemoryUsed = this.#gauge('ollama_multi_gpu_memory_used_bytes', 'GPU memory in use, from nvidia-smi.', [...instanceLabels]);
+	readonly #gpuMemoryTotal = this.#gauge('ollama_multi_gpu_memory_total_bytes', 'GPU memory in all, from nvidia-smi.', [...instanceLabels]);
+	readonly #gpuUtilization = this.#gauge('ollama_multi_gpu_utilization_ratio', 'GPU utilisation, 0 to 1, from nvidia-smi.', [...instanceLabels]);
+	readonly #gpuTemperature = this.#gauge('ollama_multi_gpu_temperature_celsius', 'GPU temperature, from nvidia-smi.', [...instanceLabels]);
+	readonly #gpuPower = this.#gauge('ollama_multi_gpu_power_watts', 'GPU power draw, from nvidia-smi.', [...instanceLabels]);
+	readonly #gpuPowerLimit = this.#gauge('ollama_multi_gpu_power_limit_watts', 'GPU power limit, from nvidia-smi.', [...instanceLabels]);
+
+	constructor(sources: MetricsSources) {
+		this.#sources = sources;
+	}
+
+	get contentType(): string {
+		return this.registry.contentType;
+	}
+
+	observeRequest(request: ObservedRequest): void {
+		const labels = this.#labelsOf(request.instanceId);
+		const route = normalizeRoute(request.route);
+		this.#requests.inc({...labels, route, status: String(request.status)});
+		this.#requestDuration.observe({...labels, route}, Math.max(0, request.durationMs) / 1000);
+		// Only requests that reached an instance left the queue; rejected ones are counted by rejected_total.
+		if (request.instanceId !== undefined) {
+			this.#queueWait.observe(Math.max(0, request.queueWaitMs) / 1000);
+		}
+
+		const model = request.model ?? '';
+		if (request.outputTokens !== undefined && request.outputTokens > 0) {
+			this.#generatedTokens.inc({...labels, model}, request.outputTokens);
+		}
+
+		if (request.promptTokens !== undefined && request.promptTokens > 0) {
+			this.#promptTokens.inc({...labels, model}, request.promptTokens);
+		}
+
+		const succeeded = request.status >= 200 && request.status < 300;
+		if (succeeded && request.timeToFirstByteMs !== undefined && isGenerationRoute(route)) {
+			this.#timeToFirstToken.observe(labels, Math.max(0, request.timeToFirstByteMs) / 1000);
+		}
+	}
+
+	/** The exposition, in Prometheus text format. */
+	async render(): Promise<string> {
+		this.#refreshCurrentValues();
+		return this.registry.metrics();
+	}
+
+	#refreshCurrentValues(): void {
+		const instances = this.#sources.supervisor.snapshot();
+		const proxy = this.#sources.proxy.snapshot();
+		const samples = this.#sources.gpuMonitor?.snapshot() ?? [];
+		// Reset first so an instance or model that went away leaves no stale series.
+		for (const metric of [
+			this.#instanceState,
+			this.#instanceDraining,
+			this.#instanceCrashLoop,
+			this.#instanceInFlight,
+			this.#instanceCapacity,
+			this.#instanceQueued,
+			this.#modelVram,
+			this.#gpuMemoryUsed,
+			this.#gpuMemoryTotal,
+			this.#gpuUtilization,
+			this.#gpuTemperature,
+			this.#gpuPower,
+			this.#gpuPowerLimit,
+		]) {
+			metric.reset();
+		}
+
+		this.#instanceRestarts.reset();
+		this.#queueRejected.reset();
+
+		this.#buildInfo.set({version: this.#sources.version}, 1);
+		this.#startTime.set(Math.floor(this.#sources.startedAt / 1000));
+
+		for (const instance of instances) {
+			const labels = labelsFor(instance);
+			for (const state of instanceStates) {
+				this.#instanceState.set({...labels, state}, instance.state === state ? 1 : 0);
+			}
+
+			this.#instanceDraining.set(labels, instance.draining ? 1 : 0);
+			this.#instanceCrashLoop.set(labels, instance.crashLoop ? 1 : 0);
+			this.#instanceRestarts.inc(labels, instance.restarts);
+			const traffic = proxy.instances.find(entry => entry.instanceId === instance.id);
+			this.#instanceInFlight.set(labels, traffic?.inFlight ?? 0);
+			this.#instanceCapacity.set(labels, traffic?.capacity ?? instance.capacity);
+			this.#instanceQueued.set(labels, traffic?.queuedFor ?? 0);
+			for (const model of traffic?.loadedModels ?? []) {
+				this.#modelVram.set({...labels, model: model.name}, model.sizeVramBytes);
+			}
+		}
+
+		this.#queueLength.set(proxy.queueLength);
+		this.#queueMaxLength.set(proxy.maxQueue);
+		this.#queueRejected.inc(proxy.rejectedQueueFull);
+
+		for (const sample of samples) {
+			const instance = instances.find(entry => entry.gpu?.uuid === sample.uuid);
+			const labels: InstanceLabels = instance
+				? labelsFor(instance)
+				: {ollama_instance: '', gpu: String(sample.index), gpu_uuid: sample.uuid, gpu_name: ''};
+			setIfKnown(this.#gpuMemoryUsed, labels, sample.memoryUsedMiB, mebibyte);
+			setIfKnown(this.#gpuMemoryTotal, labels, sample.memoryTotalMiB, mebibyte);
+			setIfKnown(this.#gpuUtilization, labels, sample.utilizationPercent, 0.01);
+			setIfKnown(this.#gpuTemperature, labels, sample.temperatureC, 1);
+			setIfKnown(this.#gpuPower, labels, sample.powerDrawW, 1);
+			setIfKnown(this.#gpuPowerLimit, labels, sample.powerLimitW, 1);
+		}
+	}
+
+	#labelsOf(instanceId: string | undefined): InstanceLabels {
+		const instance = instanceId === undefined ? undefined : this.#sources.supervisor.snapshot().find(entry => entry.id === instanceId);
+		if (instance) {
+			return labelsFor(instance);
+		}
+
+		return {ollama_instance: instanceId ?? '', gpu: '', gpu_uuid: '', gpu_name: ''};
+	}
+
+	#gauge<Label extends string>(name: string, help: string, labelNames: readonly Label[]): Gauge<Label> {
+		return new Gauge({name, help, labelNames, registers: [this.registry]});
+	}
+}
+
+function labelsFor(instance: InstanceSnapshot): InstanceLabels {
+	return {
+		ollama_instance: instance.id,
+		gpu: instance.gpu ? String(instance.gpu.index) : '',
+		gpu_uuid: instance.gpu?.uuid ?? '',
+		gpu_name: instance.gpu?.name ?? '',
+	};
+}
+
+function setIfKnown<Label extends string>(gauge: Gauge<Label>, labels: Record<Label, string>, value: number | null, scale: number): void {
+	if (value !== null) {
+		gauge.set(labels, value * scale);
+	}
+}

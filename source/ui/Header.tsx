@@ -1,0 +1,53 @@
+import React, {memo} from 'react';
+import {Box} from 'ink';
+import type {FleetHeader} from './dashboard-state.js';
+import {formatDuration, formatMemoryPair, formatRate} from './format.js';
+import {packLines, type Line} from './segments.js';
+import {SegmentLine} from './SegmentLine.js';
+import {queueColour, type Colour} from './theme.js';
+
+function readyColour(ready: number, total: number): Colour {
+	if (total > 0 && ready === total) {
+		return 'green';
+	}
+
+	return ready === 0 ? 'red' : 'yellow';
+}
+
+function item(label: string, value: string, colour?: Colour): Line {
+	return [{text: `${label} `, dim: true}, {text: value, bold: true, colour}];
+}
+
+/** The fleet's figures, packed into as few lines as the width allows. */
+export function headerLines(fleet: FleetHeader, options: {width: number; now: number; startedAt: number}): Line[] {
+	const items: Line[] = [
+		[{text: 'ollama-multi', bold: true, colour: 'cyan'}, {text: ' ⇄ ', dim: true}, {text: fleet.address, bold: true}],
+		[{text: fleet.strategy, colour: 'magenta'}],
+		item('ready', `${fleet.readyCount}/${fleet.totalCount}`, readyColour(fleet.readyCount, fleet.totalCount)),
+		item('in flight', `${fleet.inFlight}/${fleet.capacity}`),
+		item('queue', `${fleet.queueLength}/${fleet.maxQueue}`, queueColour(fleet.queueLength, fleet.maxQueue)),
+		[{text: formatRate(fleet.tokensPerSecond10s), bold: true}, {text: ' tok/s', dim: true}],
+		[{text: formatRate(fleet.requestsPerSecond10s), bold: true}, {text: ' req/s', dim: true}],
+	];
+	if (fleet.rejectedQueueFull > 0) {
+		items.push(item('rejected', String(fleet.rejectedQueueFull), 'red'));
+	}
+
+	if (fleet.memoryTotalMiB !== null) {
+		items.push(item('VRAM', formatMemoryPair(fleet.memoryUsedMiB, fleet.memoryTotalMiB)));
+	}
+
+	items.push(item('up', formatDuration(options.now - options.startedAt)));
+	return packLines(items, options.width, 3);
+}
+
+export const Header = memo(function Header({lines}: {lines: Line[]}) {
+	return (
+		<Box flexDirection="column">
+			{lines.map((line, index) => (
+				// eslint-disable-next-line react/no-array-index-key
+				<SegmentLine key={index} line={line} />
+			))}
+		</Box>
+	);
+});

@@ -1,0 +1,86 @@
+import type {DashboardInstance} from './dashboard-state.js';
+import type {LoadedModel} from '../proxy/proxy-snapshot.js';
+import {formatBytes, formatDuration, formatExpiry} from './format.js';
+import type {Line} from './segments.js';
+import {stateColour, type Colour} from './theme.js';
+
+/** What a panel's title calls the instance's state: the crash loop is worth more than "crashed". */
+export function stateLabel(view: DashboardInstance): {text: string; colour: Colour} {
+	const {instance} = view;
+	if (instance.crashLoop) {
+		return {text: 'crash loop', colour: 'red'};
+	}
+
+	if (instance.draining && instance.state === 'ready') {
+		return {text: 'draining', colour: stateColour.draining};
+	}
+
+	return {text: instance.state, colour: stateColour[instance.state]};
+}
+
+export function gpuLabel(view: DashboardInstance): string {
+	return view.gpuName ?? (view.instance.gpu ? `GPU ${view.instance.gpu.index}` : 'CPU');
+}
+
+/** "100% GPU" like `ollama ps`, or the CPU share when the model spilled out of VRAM. */
+export function placement(model: LoadedModel): {text: string; colour?: Colour} {
+	if (model.sizeBytes <= 0) {
+		return {text: ''};
+	}
+
+	const onGpu = Math.round((model.sizeVramBytes / model.sizeBytes) * 100);
+	if (onGpu >= 100) {
+		return {text: '100% GPU'};
+	}
+
+	if (onGpu <= 0) {
+		return {text: '100% CPU', colour: 'yellow'};
+	}
+
+	return {text: `${100 - onGpu}% CPU`, colour: 'yellow'};
+}
+
+export function modelLine(model: LoadedModel, now: number): {name: Line; details: Line} {
+	const where = placement(model);
+	const expiry = formatExpiry(model.expiresAt, now);
+	const details: Line = [{text: formatBytes(model.sizeBytes)}];
+	if (where.text) {
+		details.push({text: ` ${where.text}`, colour: where.colour, dim: where.colour === undefined});
+	}
+
+	if (expiry) {
+		details.push({text: ` ${expiry.padStart(7)}`, colour: expiry === 'unloading' ? 'yellow' : undefined, dim: expiry !== 'unloading'});
+	}
+
+	return {name: [{text: model.name, bold: true}], details};
+}
+
+/** The lifecycle line: why it is not serving, or how long it has been. */
+export function lifecycleLine(view: DashboardInstance, now: number): Line {
+	const {instance} = view;
+	const restarts: Line = instance.restarts > 0
+		? [{text: 'restarts ', dim: true}, {text: String(instance.restarts), colour: 'yellow'}]
+		: [{text: 'restarts 0', dim: true}];
+	const lastExit: Line = instance.lastExitReason
+		? [{text: ' · last: ', dim: true}, {text: instance.lastExitReason, colour: instance.state === 'crashed' ? 'red' : undefined}]
+		: [];
+	if (instance.crashLoop) {
+		const reason: Line = instance.lastExitReason ? [{text: ' · ', dim: true}, {text: instance.lastExitReason}] : [];
+		return [{text: `gave up after ${instance.restarts} restarts`, colour: 'red'}, ...reason];
+	}
+
+	if (instance.state === 'restarting' && instance.nextRestartAt !== undefined) {
+		return [{text: `restart in ${formatDuration(Math.max(0, instance.nextRestartAt - now))}`, colour: 'yellow'}, {text: ' · ', dim: true}, ...restarts, ...lastExit];
+	}
+
+	return [...restarts, ...lastExit];
+}
+
+export function uptimeText(view: DashboardInstance, now: number): string | undefined {
+	const since = view.instance.readyAt ?? view.instance.startedAt;
+	if (since === undefined || view.instance.state === 'stopped' || view.instance.state === 'crashed') {
+		return undefined;
+	}
+
+	return `up ${formatDuration(now - since)}`;
+}

@@ -1,0 +1,318 @@
+import assert from 'node:assert/strict';
+import {spawn, type ChildProcess} from 'node:child_process';
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync} from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {setTimeout as delay} from 'node:timers/promises';
+import {fileURLToPath} from 'node:url';
+import {after, describe, it, type TestContext} from 'node:test';
+import {isProcessAlive, processesInGroup} from '../source/supervisor/process-info.js';
+import {DOUBLES_BIN, doublesEnv, freePort, loadDefaultFleet} from './helpers/doubles.js';
+
+/** `ollama-multi up` run for real (node + tsx on source/cli.tsx) over the fake ollama and nvidia-smi. */
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cliPath = path.join(repoRoot, 'source', 'cli.tsx');
+const fleet = loadDefaultFleet();
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-cli-up-'));
+const instancePids = new Set<number>();
+const clis = new Set<ChildProcess>();
+
+after(async () => {
+	for (const cli of clis) {
+		cli.kill('SIGKILL');
+	}
+
+	// Whatever a failed test left: the instances run in their own process groups.
+	for (const pid of instancePids) {
+		try {
+			process.kill(-pid, 'SIGKILL');
+		} catch {}
+	}
+
+	rmSync(scratch, {recursive: true, force: true});
+});
+
+type Cli = {
+	child: ChildProcess;
+	lines: string[];
+	stderr(): string;
+	waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+	exited: Promise<number | null>;
+};
+
+function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
+	const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], {cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe']});
+	clis.add(child);
+	const lines: string[] = [];
+	let stdoutRest = '';
+	let stderr = '';
+	child.stdout!.setEncoding('utf8');
+	child.stdout!.on('data', (chunk: string) => {
+		const parts = (stdoutRest + chunk).split('\n');
+		stdoutRest = parts.pop() ?? '';
+		for (const line of parts) {
+			lines.push(line);
+			const pid = /\(pid (\d+),/.exec(line)?.[1];
+			if (pid) {
+				instancePids.add(Number(pid));
+			}
+		}
+	});
+	child.stderr!.setEncoding('utf8');
+	child.stderr!.on('data', (chunk: string) => {
+		stderr += chunk;
+	});
+	const exited = new Promise<number | null>(resolve => {
+		child.once('exit', code => {
+			clis.delete(child);
+			resolve(code);
+		});
+	});
+
+	return {
+		child,
+		lines,
+		stderr: () => stderr,
+		exited,
+		async waitForLine(pattern, timeoutMs = 15_000) {
+			const deadline = Date.now() + timeoutMs;
+			while (Date.now() < deadline) {
+				for (const line of lines) {
+					const match = pattern.exec(line);
+					if (match) {
+						return match;
+					}
+				}
+
+				// eslint-disable-next-line no-await-in-loop
+				await delay(25);
+			}
+
+			assert.fail(`no line matching ${pattern} within ${timeoutMs} ms.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+		},
+	};
+}
+
+/** `count` consecutive free loopback ports. */
+async function freePortRange(count: number): Promise<number> {
+	for (let attempt = 0; attempt < 50; attempt++) {
+		const base = 20_000 + Math.floor(Math.random() * 40_000);
+		// eslint-disable-next-line no-await-in-loop
+		const free = await Promise.all(Array.from({length: count}, async (_, offset) => isFree(base + offset)));
+		if (free.every(Boolean)) {
+			return base;
+		}
+	}
+
+	throw new Error('no free port range');
+}
+
+async function isFree(port: number): Promise<boolean> {
+	return new Promise(resolve => {
+		const server = net.createServer();
+		server.once('error', () => {
+			resolve(false);
+		});
+		server.listen(port, '127.0.0.1', () => {
+			server.close(() => {
+				resolve(true);
+			});
+		});
+	});
+}
+
+function environOf(pid: number): Record<string, string> {
+	return Object.fromEntries(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map(entry => {
+		const equals = entry.indexOf('=');
+		return [entry.slice(0, equals), entry.slice(equals + 1)];
+	}));
+}
+
+const readyLine = (id: string) => new RegExp(`^\\S+ ${id} ready \\(pid (\\d+), port (\\d+)\\)$`);
+
+function aliveInGroup(processGroup: number): number[] {
+	return processesInGroup(processGroup).filter(member => member.commandLine.length > 0).map(member => member.pid);
+}
+
+async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
+	const deadline = Date.now() + timeoutMs;
+	while (!condition() && Date.now() < deadline) {
+		// eslint-disable-next-line no-await-in-loop
+		await delay(25);
+	}
+
+	return condition();
+}
+
+/** A PATH holding node and only the named doubles. */
+function pathWith(names: string[]): string {
+	const bin = mkdtempSync(path.join(scratch, 'bin-'));
+	symlinkSync(process.execPath, path.join(bin, 'node'));
+	for (const name of names) {
+		symlinkSync(path.join(DOUBLES_BIN, name), path.join(bin, name));
+	}
+
+	return bin;
+}
+
+describe('ollama-multi up --no-ui over three fake GPUs', () => {
+	let cli: Cli;
+	let basePort: number;
+	const ready = new Map<string, {pid: number; port: number}>();
+
+	it('starts one instance per GPU, each pinned by UUID on base-port + i, and all become ready', async () => {
+		const port = await freePort();
+		basePort = await freePortRange(3);
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+		cli = runCli(['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir], doublesEnv({FAKE_GPU_COUNT: '3'}));
+
+		for (const index of [0, 1, 2]) {
+			// eslint-disable-next-line no-await-in-loop
+			const match = await cli.waitForLine(readyLine(`gpu${index}`));
+			const pid = Number(match[1]);
+			const instancePort = Number(match[2]);
+			ready.set(`gpu${index}`, {pid, port: instancePort});
+			assert.equal(instancePort, basePort + index);
+			const env = environOf(pid);
+			assert.equal(env['CUDA_VISIBLE_DEVICES'], fleet.gpus[index]!.uuid);
+			assert.equal(env['OLLAMA_HOST'], `127.0.0.1:${basePort + index}`);
+			// eslint-disable-next-line no-await-in-loop
+			const answer = await fetch(`http://127.0.0.1:${instancePort}/`);
+			assert.equal(await answer.text(), 'Ollama is running');
+		}
+
+		assert.equal(cli.lines.filter(line => / gpu\d+ starting /.test(line)).length, 3, 'one instance per GPU, no more');
+		assert.match(cli.lines.join('\n'), new RegExp(`Ollama API on http://127\\.0\\.0\\.1:${port} \\(least-busy\\); starting 3 instances: gpu0 on 127\\.0\\.0\\.1:${basePort} \\(${fleet.gpus[0]!.uuid}\\)`));
+	});
+
+	it('restarts an instance killed with kill -9', async () => {
+		const victim = ready.get('gpu1')!;
+		process.kill(victim.pid, 'SIGKILL');
+
+		await cli.waitForLine(new RegExp(` gpu1 exited: killed by SIGKILL \\(pid ${victim.pid}, port ${victim.port}\\)$`));
+		const again = await cli.waitForLine(new RegExp(`^\\S+ gpu1 ready \\(pid (?!${victim.pid},)(\\d+), port ${victim.port}\\)$`));
+		ready.set('gpu1', {pid: Number(again[1]), port: victim.port});
+		assert.equal(environOf(Number(again[1]))['CUDA_VISIBLE_DEVICES'], fleet.gpus[1]!.uuid);
+	});
+
+	it('on SIGTERM stops every instance and its runners, and exits 0', async () => {
+		const loaded = await fetch(`http://127.0.0.1:${ready.get('gpu0')!.port}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', stream: false})});
+		assert.equal(loaded.status, 200);
+		await loaded.json();
+		assert.ok(aliveInGroup(ready.get('gpu0')!.pid).length >= 2, 'gpu0 runs a runner beside its server');
+
+		cli.child.kill('SIGTERM');
+
+		assert.equal(await cli.exited, 0);
+		for (const {pid} of ready.values()) {
+			assert.deepEqual(aliveInGroup(pid), []);
+		}
+
+		assert.equal(cli.lines.filter(line => / gpu\d+ stopped: exit code 0 /.test(line)).length, 3);
+	});
+});
+
+describe('ollama-multi up after a supervisor killed with SIGKILL', () => {
+	it('stops the instances the dead supervisor left before starting new ones on the same ports', async () => {
+		const port = await freePort();
+		const basePort = await freePortRange(2);
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+		const env = doublesEnv({FAKE_GPU_COUNT: '2'});
+		const args = ['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir];
+		const first = runCli(args, env);
+		const orphans = await Promise.all(['gpu0', 'gpu1'].map(async id => Number((await first.waitForLine(readyLine(id)))[1])));
+		// Like the real one, the fake logs each request on stdout, and a write to the dead supervisor's pipe ends it:
+		// wait until the request log of the readiness check has been written, so nothing is written after the kill.
+		assert.ok(await eventually(() => ['gpu0', 'gpu1'].every(id => {
+			const log = path.join(stateDir, 'logs', `${id}.log`);
+			return existsSync(log) && readFileSync(log, 'utf8').includes('GET     "/"');
+		}), 10_000));
+		first.child.kill('SIGKILL');
+		await first.exited;
+		assert.ok(orphans.every(pid => isProcessAlive(pid)), 'the instances outlive a supervisor killed with SIGKILL');
+
+		const second = runCli(args, env);
+		const cleanup = await second.waitForLine(/stopped \d+ ollama process(es)? left by ollama-multi pid (\d+), which did not exit cleanly: (.*)$/);
+		assert.equal(Number(cleanup[2]), first.child.pid);
+		assert.match(cleanup[3]!, new RegExp(`gpu0 pid ${orphans[0]} port ${basePort}, gpu1 pid ${orphans[1]} port ${basePort + 1}`));
+		await Promise.all(['gpu0', 'gpu1'].map(async id => second.waitForLine(readyLine(id))));
+		assert.ok(orphans.every(pid => aliveInGroup(pid).length === 0), 'the orphans are gone');
+
+		second.child.kill('SIGTERM');
+		assert.equal(await second.exited, 0);
+	});
+});
+
+describe('ollama-multi up refuses to start', () => {
+	it('when the endpoint port is taken: says which, why, and which flag to use, and spawns nothing', async t => {
+		const holder = net.createServer();
+		await new Promise<void>(resolve => {
+			holder.listen(0, '127.0.0.1', resolve);
+		});
+		t.after(() => holder.close());
+		const takenPort = (holder.address() as net.AddressInfo).port;
+		const env = doublesEnv({FAKE_GPU_COUNT: '2'});
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+
+		const cli = runCli(['up', '--no-ui', '--port', String(takenPort), '--base-port', String(await freePortRange(2)), '--state-dir', stateDir], env);
+
+		assert.equal(await cli.exited, 1);
+		assert.match(cli.stderr(), new RegExp(`Port 127\\.0\\.0\\.1:${takenPort} \\(for the ollama-multi endpoint\\) is already in use.*--port ${takenPort + 1}`));
+		assertNothingSpawned(cli, env, stateDir);
+	});
+
+	it('when an instance port is taken: points at --base-port, and spawns nothing', async t => {
+		const basePort = await freePortRange(2);
+		const holder = net.createServer();
+		await new Promise<void>(resolve => {
+			holder.listen(basePort + 1, '127.0.0.1', resolve);
+		});
+		t.after(() => holder.close());
+		const env = doublesEnv({FAKE_GPU_COUNT: '2'});
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+
+		const cli = runCli(['up', '--no-ui', '--port', String(await freePort()), '--base-port', String(basePort), '--state-dir', stateDir], env);
+
+		assert.equal(await cli.exited, 1);
+		assert.match(cli.stderr(), new RegExp(`Port 127\\.0\\.0\\.1:${basePort + 1} \\(for instance gpu1\\) is already in use.*--base-port`));
+		assertNothingSpawned(cli, env, stateDir);
+	});
+
+	it('when ollama is not on PATH: says how to install it or pass --ollama', async () => {
+		const env = doublesEnv({PATH: pathWith(['nvidia-smi'])});
+		const cli = runCli(['up', '--no-ui', '--port', String(await freePort()), '--state-dir', mkdtempSync(path.join(scratch, 'state-'))], env);
+
+		assert.equal(await cli.exited, 1);
+		assert.match(cli.stderr(), /Cannot find `ollama` on PATH\. Install Ollama \(https:\/\/ollama\.com\/download.*--ollama/);
+	});
+});
+
+function assertNothingSpawned(cli: Cli, env: NodeJS.ProcessEnv, stateDir: string): void {
+	assert.deepEqual(cli.lines.filter(line => / starting /.test(line)), []);
+	mkdirSync(env['FAKE_STATE_DIR']!, {recursive: true});
+	assert.deepEqual(readdirSync(env['FAKE_STATE_DIR']!).filter(name => name.startsWith('ollama-')), [], 'no fake ollama ever ran');
+	const pidsDir = path.join(stateDir, 'pids');
+	assert.deepEqual(existsSync(pidsDir) ? readdirSync(pidsDir) : [], [], 'no instance pid was recorded');
+}
+
+describe('ollama-multi up without nvidia-smi', () => {
+	it('says there is no NVIDIA GPU and runs --instances CPU-only instances', async (t: TestContext) => {
+		const basePort = await freePortRange(2);
+		const env = doublesEnv({PATH: pathWith(['ollama'])});
+		const cli = runCli(['up', '--no-ui', '--instances', '2', '--port', String(await freePort()), '--base-port', String(basePort), '--state-dir', mkdtempSync(path.join(scratch, 'state-'))], env);
+		t.after(() => cli.child.kill('SIGKILL'));
+
+		await cli.waitForLine(/WARN no NVIDIA GPU: nvidia-smi is not on PATH.*Running 2 CPU-only instances instead/);
+		for (const [index, id] of ['cpu0', 'cpu1'].entries()) {
+			// eslint-disable-next-line no-await-in-loop
+			const match = await cli.waitForLine(readyLine(id));
+			assert.equal(Number(match[2]), basePort + index);
+			assert.equal(environOf(Number(match[1]))['CUDA_VISIBLE_DEVICES'], '-1');
+		}
+
+		cli.child.kill('SIGINT');
+		assert.equal(await cli.exited, 0);
+	});
+});

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {after, describe, it} from 'node:test';
+import {ollamaServeEnvironment, OllamaNotFoundError, resolveOllamaBinary} from '../source/supervisor/ollama-command.js';
+
+describe('ollama serve environment', () => {
+	const userEnv = {PATH: '/usr/bin', OLLAMA_MODELS: '/srv/models', OLLAMA_KEEP_ALIVE: '1h', CUDA_VISIBLE_DEVICES: '0,1,2,3'};
+
+	it('keeps the user\'s OLLAMA_* settings and pins the instance to its GPU by UUID on its own loopback port', () => {
+		const env = ollamaServeEnvironment({userEnv, gpuUuid: 'GPU-abc', port: 11_436, parallel: undefined});
+		assert.equal(env['OLLAMA_MODELS'], '/srv/models');
+		assert.equal(env['OLLAMA_KEEP_ALIVE'], '1h');
+		assert.equal(env['PATH'], '/usr/bin');
+		assert.equal(env['CUDA_VISIBLE_DEVICES'], 'GPU-abc');
+		assert.equal(env['OLLAMA_HOST'], '127.0.0.1:11436');
+		assert.equal(env['OLLAMA_NOPRUNE'], '1');
+		assert.equal(env['OLLAMA_NUM_PARALLEL'], undefined);
+	});
+
+	it('hides every GPU from a CPU instance and passes --parallel as OLLAMA_NUM_PARALLEL', () => {
+		const env = ollamaServeEnvironment({userEnv: {...userEnv, OLLAMA_NUM_PARALLEL: '2'}, gpuUuid: null, port: 11_435, parallel: 4});
+		assert.equal(env['CUDA_VISIBLE_DEVICES'], '-1');
+		assert.equal(env['GGML_VK_VISIBLE_DEVICES'], '-1');
+		assert.equal(env['OLLAMA_NUM_PARALLEL'], '4');
+	});
+
+	it('leaves OLLAMA_NUM_PARALLEL from the environment alone without --parallel', () => {
+		const env = ollamaServeEnvironment({userEnv: {OLLAMA_NUM_PARALLEL: '2'}, gpuUuid: 'GPU-abc', port: 11_435, parallel: undefined});
+		assert.equal(env['OLLAMA_NUM_PARALLEL'], '2');
+	});
+});
+
+describe('finding the ollama binary', () => {
+	const directory = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-bin-'));
+	const binary = path.join(directory, 'ollama');
+	writeFileSync(binary, '#!/bin/sh\n');
+	chmodSync(binary, 0o755);
+	const notExecutable = path.join(directory, 'not-executable');
+	writeFileSync(notExecutable, '');
+	after(() => {
+		rmSync(directory, {recursive: true, force: true});
+	});
+
+	it('finds ollama on PATH', async () => {
+		assert.equal(await resolveOllamaBinary(undefined, {PATH: `/nonexistent${path.delimiter}${directory}`}), binary);
+	});
+
+	it('says how to install Ollama or pass --ollama when it is not on PATH', async () => {
+		await assert.rejects(resolveOllamaBinary(undefined, {PATH: '/nonexistent'}), (error: Error) => {
+			assert.ok(error instanceof OllamaNotFoundError);
+			assert.match(error.message, /Cannot find `ollama` on PATH/);
+			assert.match(error.message, /ollama\.com\/download/);
+			assert.match(error.message, /--ollama/);
+			return true;
+		});
+	});
+
+	it('takes --ollama as a path, and refuses one that is not an executable file', async () => {
+		assert.equal(await resolveOllamaBinary(binary, {PATH: ''}), binary);
+		await assert.rejects(resolveOllamaBinary(notExecutable, {PATH: ''}), /--ollama .*not-executable: no executable file there/);
+		await assert.rejects(resolveOllamaBinary(directory + '/', {PATH: ''}), OllamaNotFoundError);
+	});
+});

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import {afterEach, beforeEach, describe, it, mock} from 'node:test';
+import type {GpuSample} from '../source/gpu/gpu.js';
+import type {ProxySnapshot} from '../source/proxy/proxy-snapshot.js';
+import type {InstanceSnapshot, SupervisorEvents} from '../source/supervisor/instance-snapshot.js';
+import {TypedEmitter} from '../source/typed-emitter.js';
+import {createDashboardStore, type DashboardStore} from '../source/ui/dashboard-store.js';
+import {dashboardInputs, fixtureNow} from './fixtures/dashboard-state.js';
+
+class FakeSupervisor extends TypedEmitter<SupervisorEvents> {
+	logs = new Map<string, string[]>();
+	constructor(public instances: InstanceSnapshot[]) {
+		super();
+	}
+
+	snapshot = () => this.instances;
+	logTail = (instanceId: string, lines = 100) => (this.logs.get(instanceId) ?? []).slice(-lines);
+	change(instances = this.instances) {
+		this.instances = instances;
+		this.emit('change', instances);
+	}
+
+	log(instanceId: string, line: string) {
+		this.logs.set(instanceId, [...(this.logs.get(instanceId) ?? []), line]);
+		this.emit('log', instanceId, line);
+	}
+}
+
+class FakeProxy extends TypedEmitter<{change: [ProxySnapshot]}> {
+	constructor(public current: ProxySnapshot) {
+		super();
+	}
+
+	snapshot = () => this.current;
+	change(next = this.current) {
+		this.current = next;
+		this.emit('change', next);
+	}
+}
+
+class FakeGpuMonitor extends TypedEmitter<{samples: [GpuSample[]]}> {
+	constructor(public current: GpuSample[]) {
+		super();
+	}
+
+	snapshot = () => this.current;
+	report(next: GpuSample[]) {
+		this.current = next;
+		this.emit('samples', next);
+	}
+}
+
+function fleet(options: {withSamples?: boolean} = {}) {
+	const inputs = dashboardInputs(4);
+	let clock = fixtureNow;
+	const supervisor = new FakeSupervisor(inputs.instances);
+	// The proxy and the monitor list their items in an order of their own: joins go by id and uuid.
+	const proxy = new FakeProxy({...inputs.proxy, instances: [...inputs.proxy.instances].reverse()});
+	const gpuMonitor = new FakeGpuMonitor(options.withSamples === false ? [] : [...inputs.samples].reverse());
+	const store = createDashboardStore({supervisor, proxy, gpuMonitor, inventory: inputs.inventory, startedAt: inputs.startedAt, now: () => clock});
+	let publishes = 0;
+	store.subscribe(() => publishes++);
+	return {
+		inputs, supervisor, proxy, gpuMonitor, store,
+		publishes: () => publishes,
+		advanceClock(ms: number) {
+			clock += ms;
+		},
+	};
+}
+
+describe('dashboard store', () => {
+	const stores: DashboardStore[] = [];
+	beforeEach(() => {
+		mock.timers.enable({apis: ['setInterval']});
+	});
+	afterEach(() => {
+		for (const store of stores.splice(0)) {
+			store.dispose();
+		}
+
+		mock.timers.reset();
+	});
+
+	function track<T extends {store: DashboardStore}>(value: T): T {
+		stores.push(value.store);
+		return value;
+	}
+
+	it('joins each instance with its traffic by id and its GPU sample and name by uuid', () => {
+		const {store, inputs} = track(fleet());
+		const state = store.getSnapshot();
+		assert.deepEqual(state.instances.map(view => view.id), ['gpu0', 'gpu1', 'gpu2', 'gpu3']);
+		for (const [index, view] of state.instances.entries()) {
+			assert.equal(view.traffic?.instanceId, view.id);
+			assert.equal(view.gpuName, 'NVIDIA GeForce RTX 4090');
+			assert.equal(view.telemetry?.memoryUsedMiB, inputs.samples[index]!.memoryUsedMiB);
+			assert.equal(view.telemetry?.utilizationPercent, inputs.samples[index]!.utilizationPercent);
+		}
+
+		assert.equal(state.fleet.readyCount, 2, 'the draining and the restarting instance are not ready');
+		assert.equal(state.fleet.totalCount, 4);
+		assert.equal(state.fleet.capacity, 16);
+		assert.equal(state.fleet.address, '127.0.0.1:11434');
+	});
+
+	it('shows the inventory figures until the first sample arrives, and keeps CPU instances', () => {
+		const {store, supervisor, inputs} = track(fleet({withSamples: false}));
+		assert.equal(store.getSnapshot().instances[0]!.telemetry?.memoryTotalMiB, 24_564);
+		assert.equal(store.getSnapshot().instances[0]!.telemetry?.powerLimitW, 450);
+		supervisor.change([...inputs.instances, {...inputs.instances[0]!, id: 'cpu0', gpu: null, port: 11_500}]);
+		mock.timers.tick(250);
+		const cpu = store.getSnapshot().instances.at(-1)!;
+		assert.equal(cpu.id, 'cpu0');
+		assert.equal(cpu.telemetry, undefined);
+		assert.equal(cpu.traffic, undefined);
+	});
+
+	it('publishes a burst of changes once, with the latest figures', () => {
+		const {store, proxy, publishes} = track(fleet());
+		for (let index = 1; index <= 20; index++) {
+			proxy.change({...proxy.current, inFlight: index, queueLength: index % 3});
+		}
+
+		assert.equal(publishes(), 0, 'nothing is published between ticks');
+		mock.timers.tick(250);
+		assert.equal(publishes(), 1);
+		assert.equal(store.getSnapshot().fleet.inFlight, 20);
+	});
+
+	it('publishes nothing and keeps the same state object when a change shows nothing new', () => {
+		const {store, supervisor, proxy, gpuMonitor, publishes} = track(fleet());
+		const before = store.getSnapshot();
+		supervisor.change([...supervisor.instances.map(instance => ({...instance}))]);
+		proxy.change(structuredClone(proxy.current));
+		// Only the reading time moved: nothing on screen changes.
+		gpuMonitor.report(gpuMonitor.current.map(sample => ({...sample, at: sample.at + 1000})));
+		mock.timers.tick(1000);
+		assert.equal(publishes(), 0);
+		assert.equal(store.getSnapshot(), before);
+	});
+
+	it('keeps the objects of unchanged instances so their panels are not redrawn', () => {
+		const {store, gpuMonitor} = track(fleet());
+		const before = store.getSnapshot();
+		gpuMonitor.report(gpuMonitor.current.map(sample => sample.index === 1 ? {...sample, utilizationPercent: 12} : sample));
+		mock.timers.tick(250);
+		const after = store.getSnapshot();
+		assert.notEqual(after, before);
+		assert.equal(after.instances[1]!.telemetry?.utilizationPercent, 12);
+		assert.notEqual(after.instances[1], before.instances[1]);
+		for (const index of [0, 2, 3]) {
+			assert.equal(after.instances[index], before.instances[index], `gpu${index} unchanged`);
+		}
+
+		assert.equal(after.fleet, before.fleet);
+	});
+
+	it('moves the clock once per second, for uptimes and model expiry', () => {
+		const {store, publishes, advanceClock} = track(fleet());
+		const start = store.getSnapshot().now;
+		advanceClock(400);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 0, 'still the same second');
+		advanceClock(700);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 1);
+		assert.equal(store.getSnapshot().now, start + 1000);
+	});
+
+	it('tells a log listener about new lines of its instance only', () => {
+		const {store, supervisor} = track(fleet());
+		let gpu1Calls = 0;
+		const unsubscribe = store.subscribeLog('gpu1', () => gpu1Calls++);
+		supervisor.log('gpu1', 'first');
+		supervisor.log('gpu1', 'second');
+		supervisor.log('gpu2', 'elsewhere');
+		mock.timers.tick(250);
+		assert.equal(gpu1Calls, 1, 'lines are gathered per tick');
+		assert.deepEqual(store.logTail('gpu1'), ['first', 'second']);
+		unsubscribe();
+		supervisor.log('gpu1', 'third');
+		mock.timers.tick(250);
+		assert.equal(gpu1Calls, 1);
+	});
+
+	it('stops listening to the engine when disposed', () => {
+		const {store, proxy, publishes} = track(fleet());
+		store.dispose();
+		proxy.change({...proxy.current, inFlight: 99});
+		mock.timers.tick(1000);
+		assert.equal(publishes(), 0);
+		assert.notEqual(store.getSnapshot().fleet.inFlight, 99);
+	});
+});
