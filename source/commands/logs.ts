@@ -1,4 +1,4 @@
-import {open, stat} from 'node:fs/promises';
+import {open, stat, type FileHandle} from 'node:fs/promises';
 import {StringDecoder} from 'node:string_decoder';
 import {instanceLogFile} from '../app/state-dir.js';
 import {runControlCommand, type ControlCommandOptions} from '../control/command-io.js';
@@ -103,43 +103,75 @@ function countNewlines(text: string): number {
 	return newlines;
 }
 
-/** Prints what is appended from `position` on; starts over when the file is truncated or replaced. */
+/**
+ * Prints what is appended from `position` on. Reads through an open handle, so when the file is renamed away
+ * (rotated to `<file>.1`) what was written to it last is still read, before going on with the new file from its start.
+ * A file truncated in place is read again from its start.
+ */
 async function follow(file: string, position: number, out: (text: string) => void, signal: AbortSignal | undefined, pollMs: number): Promise<void> {
-	let offset = position;
 	const decoder = new StringDecoder('utf8');
-	let inode = (await stat(file).catch(() => undefined))?.ino;
-	while (!signal?.aborted) {
-		await new Promise<void>(resolve => {
-			const timer = setTimeout(resolve, pollMs);
-			signal?.addEventListener(
-				'abort',
-				() => {
-					clearTimeout(timer);
-					resolve();
-				},
-				{once: true},
-			);
-		});
-		const current = await stat(file).catch(() => undefined);
-		if (!current) {
-			continue;
-		}
+	let current = await openForFollowing(file);
+	let offset = current ? position : 0;
+	try {
+		while (!signal?.aborted) {
+			await pause(pollMs, signal);
+			// Looked at before the rest of the open file is read: a new file at the path means the old one is complete.
+			const onDisk = await stat(file).catch(() => undefined);
+			if (current) {
+				offset = await readOn(current.handle, offset, text => out(decoder.write(text)));
+			}
 
-		if (current.ino !== inode || current.size < offset) {
-			inode = current.ino;
-			offset = 0;
-		}
-
-		if (current.size > offset) {
-			const handle = await open(file, 'r');
-			try {
-				const buffer = Buffer.alloc(current.size - offset);
-				const {bytesRead} = await handle.read(buffer, 0, buffer.length, offset);
-				offset += bytesRead;
-				out(decoder.write(buffer.subarray(0, bytesRead)));
-			} finally {
-				await handle.close();
+			if (onDisk && onDisk.ino !== current?.inode) {
+				await current?.handle.close();
+				current = await openForFollowing(file);
+				offset = 0;
+				if (current) {
+					offset = await readOn(current.handle, offset, text => out(decoder.write(text)));
+				}
 			}
 		}
+	} finally {
+		await current?.handle.close();
 	}
+}
+
+async function openForFollowing(file: string): Promise<{handle: FileHandle; inode: number} | undefined> {
+	try {
+		const handle = await open(file, 'r');
+		return {handle, inode: (await handle.stat()).ino};
+	} catch {
+		return undefined;
+	}
+}
+
+/** Reads from `offset` to the end of the open file; returns the new offset. Starts over when the file was truncated. */
+async function readOn(handle: FileHandle, offset: number, out: (bytes: Buffer) => void): Promise<number> {
+	const {size} = await handle.stat();
+	let position = size < offset ? 0 : offset;
+	while (position < size) {
+		const buffer = Buffer.alloc(Math.min(size - position, 1024 * 1024));
+		const {bytesRead} = await handle.read(buffer, 0, buffer.length, position);
+		if (bytesRead === 0) {
+			break;
+		}
+
+		position += bytesRead;
+		out(buffer.subarray(0, bytesRead));
+	}
+
+	return position;
+}
+
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+	await new Promise<void>(resolve => {
+		const timer = setTimeout(resolve, ms);
+		signal?.addEventListener(
+			'abort',
+			() => {
+				clearTimeout(timer);
+				resolve();
+			},
+			{once: true},
+		);
+	});
 }

@@ -177,7 +177,7 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	if (options.ui) {
 		await supervisor.start();
 		await runDashboard({supervisor, proxy, gpuMonitor, controller, inventory: plan.gpus, startedAt, readonly: options.readonly, shutdown});
-		earlyLog.info(`ollama-multi on ${endpoint} stopped; ${summary} stopped`);
+		earlyLog.info(`ollama-multi on ${endpoint} stopped, and its ${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
 		return 0;
 	}
 
@@ -241,6 +241,8 @@ async function runDashboard(run: DashboardRun): Promise<void> {
 	}
 
 	dashboard.unmount();
+	// Back on the normal screen before anything else is printed.
+	await dashboard.waitUntilExit().catch(() => undefined);
 	store.dispose();
 }
 

@@ -1,11 +1,10 @@
-import {createWriteStream, mkdirSync, type WriteStream} from 'node:fs';
-import path from 'node:path';
 import {probeOllama} from './health-probe.js';
 import type {InstanceEvent, InstanceSnapshot, InstanceState} from './instance-snapshot.js';
 import type {InstancePlan} from './instance-plan.js';
 import {spawnOllamaServe, type OllamaServeProcess} from './ollama-command.js';
 import {CrashLoopDetector, restartDelayMs} from './restart-policy.js';
 import {RingBuffer} from './ring-buffer.js';
+import {RotatingLog} from './rotating-log.js';
 import type {SupervisorTimings} from './supervisor-timings.js';
 
 type LifecycleState = Exclude<InstanceState, 'draining'>;
@@ -16,6 +15,8 @@ export type ManagedInstanceOptions = {
 	env: Record<string, string>;
 	capacity: number;
 	logFile: string;
+	/** The log file's size limit: past it, it is renamed `<logFile>.1` and a new one starts. */
+	logMaxBytes: number;
 	logBufferLines: number;
 	timings: SupervisorTimings;
 	onChange(): void;
@@ -39,7 +40,7 @@ export class ManagedInstance {
 	readonly #options: ManagedInstanceOptions;
 	readonly #crashLoop: CrashLoopDetector;
 	readonly #lines: RingBuffer<string>;
-	#log: WriteStream | undefined;
+	#log: RotatingLog | undefined;
 	#state: LifecycleState = 'stopped';
 	#draining = false;
 	#run: Run | undefined;
@@ -144,11 +145,7 @@ export class ManagedInstance {
 	async close(): Promise<void> {
 		const log = this.#log;
 		this.#log = undefined;
-		if (log) {
-			await new Promise<void>(resolve => {
-				log.end(resolve);
-			});
-		}
+		await log?.close();
 	}
 
 	/** SIGKILL to the group, synchronously: for process exit, when nothing async can run any more. */
@@ -392,16 +389,25 @@ export class ManagedInstance {
 			return;
 		}
 
-		mkdirSync(path.dirname(this.#options.logFile), {recursive: true});
-		this.#log = createWriteStream(this.#options.logFile, {flags: 'a'});
-		this.#log.on('error', () => {
-			// A full disk must not take the supervisor down; the ring buffer still has the lines.
+		// A full disk or an unwritable state directory must not take the supervisor down; the ring buffer still has the lines.
+		try {
+			const log: RotatingLog = new RotatingLog({
+				file: this.#options.logFile,
+				maxBytes: this.#options.logMaxBytes,
+				onError: () => {
+					if (this.#log === log) {
+						this.#log = undefined;
+					}
+				},
+			});
+			this.#log = log;
+		} catch {
 			this.#log = undefined;
-		});
+		}
 	}
 
 	#line(line: string): void {
-		this.#log?.write(line + '\n');
+		this.#log?.writeLine(line);
 		if (isPollingRequestLog(line)) {
 			return;
 		}
@@ -413,7 +419,7 @@ export class ManagedInstance {
 	#writeMarker(text: string): void {
 		const line = `[ollama-multi ${new Date().toISOString()}] ${this.id}: ${text}`;
 		this.#lines.push(line);
-		this.#log?.write(line + '\n');
+		this.#log?.writeLine(line);
 	}
 }
 

@@ -3,6 +3,7 @@ import {TypedEmitter} from '../typed-emitter.js';
 import type {InstanceSnapshot, SupervisorEvents} from './instance-snapshot.js';
 import {instanceCapacity, type InstancePlan} from './instance-plan.js';
 import {ManagedInstance} from './managed-instance.js';
+import {defaultLogMaxBytes} from './rotating-log.js';
 import {ollamaServeEnvironment} from './ollama-command.js';
 import {PidRegistry} from './pid-registry.js';
 import {readProcessInfo} from './process-info.js';
@@ -21,6 +22,8 @@ export type SupervisorOptions = {
 	timings?: Partial<SupervisorTimings>;
 	/** Lines of each instance's output kept in memory for the dashboard. */
 	logBufferLines?: number;
+	/** Size past which an instance's log file is renamed `<id>.log.1` (replacing the older one) and a new one starts. Default 20 MiB. */
+	logMaxBytes?: number;
 };
 
 /** Runs one `ollama serve` per planned instance and keeps each alive. Knows nothing of HTTP routing or the UI. */
@@ -48,6 +51,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> implements Superv
 				env: ollamaServeEnvironment({userEnv: env, gpuUuid: plan.gpu?.uuid ?? null, port: plan.port, parallel: options.parallel}),
 				capacity,
 				logFile: instanceLogFile(options.stateDir, plan.id),
+				logMaxBytes: options.logMaxBytes ?? defaultLogMaxBytes,
 				logBufferLines: options.logBufferLines ?? 500,
 				timings,
 				onChange: () => {

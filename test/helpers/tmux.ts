@@ -121,6 +121,7 @@ export class TmuxTerminal {
 
 			if (Date.now() > deadline) {
 				if (status.dead) {
+					console.error('DEBUG', JSON.stringify(status), (await run('ps', ['-eo', 'pid,ppid,pgid,stat,wchan:20,cmd', '--forest'])).stdout);
 					return status;
 				}
 
