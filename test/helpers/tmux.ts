@@ -1,6 +1,6 @@
 /** A real pseudo-terminal for end-to-end tests: one program in a private tmux server, read back as text. */
 import {execFile, spawnSync} from 'node:child_process';
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {setTimeout as delay} from 'node:timers/promises';
@@ -27,14 +27,6 @@ export function interactiveEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 	return clean;
 }
 
-export type PaneStatus = {
-	dead: boolean;
-	/** Known once tmux has reaped the program, which may come a moment after its terminal closed. */
-	exitCode: number | undefined;
-	signal: number | undefined;
-	pid: number;
-};
-
 export type TmuxTerminalOptions = {
 	command: string[];
 	cwd: string;
@@ -45,16 +37,19 @@ export type TmuxTerminalOptions = {
 };
 
 export class TmuxTerminal {
-	/** Pid of the tmux server: it carries the program's environment too. */
+	/** Pids of the tmux server and of the shell that runs the program: both carry the program's environment. */
 	serverPid = 0;
+	shellPid = 0;
 	readonly #dir: string;
 	readonly #socket: string;
 	readonly #target = 'e2e';
 	readonly #env: NodeJS.ProcessEnv;
+	readonly #exitFile: string;
 
 	private constructor(env: NodeJS.ProcessEnv) {
 		this.#dir = mkdtempSync(path.join(os.tmpdir(), 'om-tmux-'));
 		this.#socket = path.join(this.#dir, 'sock');
+		this.#exitFile = path.join(this.#dir, 'exit-code');
 		this.#env = env;
 	}
 
@@ -63,16 +58,21 @@ export class TmuxTerminal {
 		const env = interactiveEnv(options.env);
 		const terminal = new TmuxTerminal(env);
 		const config = path.join(terminal.#dir, 'tmux.conf');
-		// remain-on-exit keeps the pane after the program ends, so its exit status can be read; no status line steals a row.
+		// remain-on-exit keeps the last screen after the program ends; no status line steals a row.
 		writeFileSync(config, 'set -g remain-on-exit on\nset -g status off\n');
-		await terminal.#tmux(['-f', config, 'new-session', '-d', '-s', terminal.#target, '-x', String(options.columns), '-y', String(options.rows), '-c', options.cwd, '--', ...options.command]);
-		terminal.serverPid = Number((await terminal.#tmux(['display-message', '-p', '-t', terminal.#target, '#{pid}'])).trim());
+		// A shell records the exit code: tmux's own #{pane_dead_status} sometimes never arrives (the program stays
+		// an unreaped zombie of the tmux server, seen with tmux 3.3a).
+		const wrapped = ['/bin/sh', '-c', 'exit_file=$1; shift; "$@"; echo $? > "$exit_file"', 'sh', terminal.#exitFile, ...options.command];
+		await terminal.#tmux(['-f', config, 'new-session', '-d', '-s', terminal.#target, '-x', String(options.columns), '-y', String(options.rows), '-c', options.cwd, '--', ...wrapped]);
+		const [serverPid, shellPid] = (await terminal.#tmux(['display-message', '-p', '-t', terminal.#target, '#{pid} #{pane_pid}'])).trim().split(' ');
+		terminal.serverPid = Number(serverPid);
+		terminal.shellPid = Number(shellPid);
 		return terminal;
 	}
 
-	/** The visible screen, one line per row, without colours. */
-	async screen(): Promise<string> {
-		return this.#tmux(['capture-pane', '-p', '-t', this.#target]);
+	/** The visible screen, one line per row, without colours; with `history`, preceded by the lines scrolled off its top. */
+	async screen(options: {history?: boolean} = {}): Promise<string> {
+		return this.#tmux(['capture-pane', '-p', ...(options.history ? ['-S', '-'] : []), '-t', this.#target]);
 	}
 
 	/** tmux key names (`Escape`, `Enter`, `C-c`) or literal text, each sent as a separate key press. */
@@ -81,12 +81,6 @@ export class TmuxTerminal {
 			// eslint-disable-next-line no-await-in-loop
 			await this.#tmux(['send-keys', '-t', this.#target, key]);
 		}
-	}
-
-	async paneStatus(): Promise<PaneStatus> {
-		const [dead, status, signal, pid] = (await this.#tmux(['list-panes', '-t', this.#target, '-F', '#{pane_dead},#{pane_dead_status},#{pane_dead_signal},#{pane_pid}'])).trim().split(',');
-		const number = (value: string | undefined) => value === undefined || value === '' ? undefined : Number(value);
-		return {dead: dead === '1', exitCode: number(status), signal: number(signal), pid: Number(pid)};
 	}
 
 	/** Polls the screen until `test` holds; on timeout fails with the last screen, so the failure shows what the user saw. */
@@ -109,22 +103,17 @@ export class TmuxTerminal {
 		}
 	}
 
-	/** Waits until the program has ended and its exit status (or the signal that ended it) is known. */
-	async waitForExit(timeoutMs = 20_000): Promise<PaneStatus> {
+	/** Waits until the program has ended; resolves with its exit code (128 + n when signal n ended it). */
+	async waitForExit(timeoutMs = 20_000): Promise<number> {
 		const deadline = Date.now() + timeoutMs;
 		for (;;) {
-			// eslint-disable-next-line no-await-in-loop
-			const status = await this.paneStatus();
-			if (status.dead && (status.exitCode !== undefined || status.signal !== undefined)) {
-				return status;
+			const written = existsSync(this.#exitFile) ? readFileSync(this.#exitFile, 'utf8') : '';
+			if (written.endsWith('\n')) {
+				return Number(written.trim());
 			}
 
 			if (Date.now() > deadline) {
-				if (status.dead) {
-					console.error('DEBUG', JSON.stringify(status), (await run('ps', ['-eo', 'pid,ppid,pgid,stat,wchan:20,cmd', '--forest'])).stdout);
-					return status;
-				}
-
+				// eslint-disable-next-line no-await-in-loop
 				throw new Error(`The program did not exit within ${timeoutMs} ms. Last screen:\n${await this.screen()}`);
 			}
 
