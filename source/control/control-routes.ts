@@ -2,6 +2,7 @@ import type {IncomingMessage, ServerResponse} from 'node:http';
 import type {FleetController, RestartProgress} from '../app/fleet-controller.js';
 import {UnknownInstanceError} from '../app/fleet-controller.js';
 import type {GpuSample} from '../gpu/gpu.js';
+import {sendError} from '../proxy/api-error.js';
 import {pathOf} from '../proxy/proxy-routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
@@ -77,7 +78,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 			const method = request.method ?? 'GET';
 			const decision = options.auth.authorize(request, method === 'GET' || method === 'HEAD' ? 'read' : 'mutation');
 			if (!decision.ok) {
-				sendError(response, decision.status, decision.error, decision.status === 401 ? {'WWW-Authenticate': 'Bearer realm="ollama-multi"'} : {});
+				sendError(response, decision.status, decision.error, {headers: decision.status === 401 ? {'WWW-Authenticate': 'Bearer realm="ollama-multi"'} : {}});
 				return true;
 			}
 
@@ -199,7 +200,7 @@ function allowMethod(request: IncomingMessage, response: ServerResponse, methods
 		return true;
 	}
 
-	sendError(response, 405, `method ${request.method ?? ''} not allowed here; use ${methods.join(' or ')}`, {Allow: methods.join(', ')});
+	sendError(response, 405, `method ${request.method ?? ''} not allowed here; use ${methods.join(' or ')}`, {headers: {Allow: methods.join(', ')}});
 	return false;
 }
 
@@ -207,11 +208,4 @@ function sendJson(response: ServerResponse, status: number, body: unknown, headO
 	const text = JSON.stringify(body);
 	response.writeHead(status, {'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store'});
 	response.end(headOnly ? undefined : text);
-}
-
-/** Errors in Ollama's own shape, so clients that read `error` show them. */
-export function sendError(response: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
-	const text = JSON.stringify({error: message});
-	response.writeHead(status, {'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers});
-	response.end(text);
 }

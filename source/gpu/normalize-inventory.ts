@@ -1,3 +1,4 @@
+import {isRecord} from '../is-record.js';
 import type {Gpu, GpuProcess, MigDevice} from './gpu.js';
 
 export class InventoryFormatError extends Error {
@@ -121,10 +122,6 @@ function firstNumber(parent: unknown, names: readonly string[]): number | null {
 	}
 
 	return null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-	return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function field(parent: unknown, name: string): unknown {

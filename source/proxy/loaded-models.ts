@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import {isRecord} from '../is-record.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {normalizeModelName} from './model-name.js';
 import type {LoadedModel} from './proxy-snapshot.js';
@@ -242,8 +243,4 @@ function toLoadedModel(entry: unknown): LoadedModel {
 
 function sameModels(a: LoadedModel[], b: LoadedModel[]): boolean {
 	return a.length === b.length && a.every((model, index) => model.name === b[index]?.name && model.sizeVramBytes === b[index]?.sizeVramBytes);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-	return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {Readable} from 'node:stream';
 import httpProxy from 'http-proxy';
+import {isRecord} from '../is-record.js';
 import {TypedEmitter} from '../typed-emitter.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {errorDialectOf, sendError, type ErrorDialect} from './api-error.js';
@@ -1127,10 +1128,6 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 
 function digest(value: string): Buffer {
 	return createHash('sha256').update(value).digest();
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-	return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function hasRawHeader(message: http.IncomingMessage | undefined, name: string): boolean {

@@ -1,4 +1,5 @@
 import {StringDecoder} from 'node:string_decoder';
+import {isRecord} from '../is-record.js';
 
 export type StreamFormat = 'ndjson' | 'sse' | 'json' | 'other';
 
@@ -235,10 +236,6 @@ function findUsage(fields: Record<string, unknown>): Record<string, unknown> | u
 	}
 
 	return undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-	return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function numberField(fields: Record<string, unknown>, key: string): number | undefined {

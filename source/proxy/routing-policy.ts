@@ -95,15 +95,25 @@ function fitsWithoutEviction(candidate: CandidateLoad, modelSizeMiB: number | un
 }
 
 function chooseByRotation(all: readonly CandidateLoad[], pool: readonly CandidateLoad[], cursor: number): RoutingDecision {
+	return firstFromCursor(all, pool, cursor, 'rotation') ?? {action: 'none-available'};
+}
+
+/** The first of `among`, walking `all` in order from the rotation cursor (wrapping round). */
+function firstFromCursor(
+	all: readonly CandidateLoad[],
+	among: readonly CandidateLoad[],
+	cursor: number,
+	reason: 'model-loaded' | 'free-slot' | 'rotation',
+): RoutingDecision | undefined {
 	for (let step = 0; step < all.length; step++) {
 		const index = positiveModulo(cursor + step, all.length);
 		const candidate = all[index]!;
-		if (pool.includes(candidate)) {
-			return {action: 'dispatch', instanceId: candidate.instanceId, cursor: index + 1, reason: 'rotation'};
+		if (among.includes(candidate)) {
+			return {action: 'dispatch', instanceId: candidate.instanceId, cursor: index + 1, reason};
 		}
 	}
 
-	return {action: 'none-available'};
+	return undefined;
 }
 
 /** Fewest in flight, then most free GPU memory, then the first at or after the rotation cursor. */
@@ -122,12 +132,9 @@ function dispatchBest(
 		tied = tied.filter(candidate => candidate.freeMemoryMiB === most);
 	}
 
-	for (let step = 0; step < all.length; step++) {
-		const index = positiveModulo(cursor + step, all.length);
-		const candidate = all[index]!;
-		if (tied.includes(candidate)) {
-			return {action: 'dispatch', instanceId: candidate.instanceId, cursor: index + 1, reason};
-		}
+	const chosen = firstFromCursor(all, tied, cursor, reason);
+	if (chosen) {
+		return chosen;
 	}
 
 	// Unreachable: every tied candidate is in `all`.

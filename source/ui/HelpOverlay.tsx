@@ -23,14 +23,14 @@ const legend: Array<[string, string]> = [
 ];
 
 export function HelpOverlay({width, height, readonly}: {width: number; height: number; readonly: boolean}) {
-	const boxWidth = Math.min(width, 78);
+	const boxWidth = Math.min(width, 92);
 	const rows = [
 		...keys.map(([key, text]) => ({key, text, colour: undefined as string | undefined, disabled: readonly && (key === 'd' || key === 'r' || key === 'R')})),
 		{key: '', text: '', colour: undefined, disabled: false},
 		...legend.map(([state, text]) => ({key: `● ${state}`, text, colour: stateColour[state as keyof typeof stateColour], disabled: false})),
 		{key: '', text: '', colour: undefined, disabled: false},
 		{key: 'MEM UTL', text: 'green < 60 % ≤ yellow < 90 % ≤ red', colour: undefined, disabled: false},
-		{key: 'queued', text: 'requests waiting for this instance (yellow when any)', colour: undefined, disabled: false},
+		{key: 'queued', text: 'queued requests due to go here: their model is loaded here', colour: undefined, disabled: false},
 		{key: 'TTFT', text: 'median time to first token over the last minute', colour: undefined, disabled: false},
 	].slice(0, Math.max(1, height - 3));
 	return (

@@ -3,14 +3,7 @@ import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {InstanceTraffic, ProxySnapshot} from '../proxy/proxy-snapshot.js';
 
 /** Live GPU figures: the latest sample, or the inventory's reading until the first sample arrives. */
-export type GpuTelemetry = {
-	memoryUsedMiB: number | null;
-	memoryTotalMiB: number | null;
-	utilizationPercent: number | null;
-	temperatureC: number | null;
-	powerDrawW: number | null;
-	powerLimitW: number | null;
-};
+export type GpuTelemetry = Pick<GpuSample, 'memoryUsedMiB' | 'memoryTotalMiB' | 'utilizationPercent' | 'temperatureC' | 'powerDrawW' | 'powerLimitW'>;
 
 /** One instance with everything the dashboard shows about it. */
 export type DashboardInstance = {
