@@ -76,7 +76,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
 		lines,
 		stderr: () => stderr,
 		exited,
-		async waitForLine(pattern, timeoutMs = 15_000) {
+		async waitForLine(pattern, timeoutMs = 45_000) {
 			const deadline = Date.now() + timeoutMs;
 			while (Date.now() < deadline) {
 				for (const line of lines) {

@@ -232,12 +232,14 @@ describe('real clients through the proxy, over fake ollama instances', () => {
 	test('failover: an instance that went away is skipped before the first byte', async () => {
 		await fakes[1]!.stop();
 		const ollama = new Ollama({host: url});
-		for (let index = 0; index < 3; index++) {
-			const reply = await ollama.generate({model: 'llama3.2:3b', prompt: `x${index}`, options: {num_predict: 1}});
-			assert.equal(reply.eval_count, 1);
-		}
-
-		assert.equal(proxy.snapshot().instances[1]!.penalized, true);
+		// Two requests at once with one slot each: whichever way the first is routed, one of them is sent to the
+		// dead gpu1 first (the only free slot), is refused there, and is served by gpu0 instead of failing.
+		const long = ollama.generate({model: 'llama3.2:3b', prompt: 'long', options: {num_predict: 400}});
+		await eventually(() => proxy.snapshot().instances[0]!.inFlight === 1 || proxy.snapshot().instances[1]!.penalized, 'the first request is under way');
+		const short = await ollama.generate({model: 'llama3.2:3b', prompt: 'short', options: {num_predict: 1}});
+		assert.equal(short.eval_count, 1);
+		assert.equal((await long).eval_count, 400);
+		assert.equal(proxy.snapshot().instances[1]!.penalized, true, 'gpu1 is out of rotation after refusing a connection');
 		source.update('gpu1', {state: 'crashed'});
 		source.update('gpu0', {state: 'crashed'});
 		const none = await request(port, 'POST', '/api/chat', {body: JSON.stringify({model: 'llama3.2:3b', messages: []})});
