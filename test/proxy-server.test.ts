@@ -172,6 +172,24 @@ describe('queueing', () => {
 		assert.equal(thirdRecord.outputTokens, 1);
 	});
 
+	test('each queued request counts as queued on one instance only: the panels add up to the queue', async () => {
+		const {upstreams, proxy, port} = await setup(2);
+		for (const upstream of upstreams) {
+			upstream.models = ['m'];
+		}
+
+		await eventually(() => proxy.snapshot().instances.every(instance => instance.loadedModels.length === 1), 'ps polled');
+		const pending = ['1', '2', '3', '4', '5'].map(prompt => start(port, '/api/generate', {model: 'm', prompt}));
+		const coldModel = start(port, '/api/generate', {model: 'loaded-nowhere', prompt: '6'});
+		await eventually(() => proxy.snapshot().queueLength === 4, 'two served, four queued');
+		const queuedFor = proxy.snapshot().instances.map(instance => instance.queuedFor);
+		assert.deepEqual(queuedFor, [2, 1], 'three queued for m, shared between the two instances that have it; the other model is loaded nowhere');
+
+		for (const request of [...pending, coldModel]) {
+			request.request.destroy();
+		}
+	});
+
 	test('a full queue answers 503 with Retry-After and an Ollama-shaped error', async () => {
 		const {upstreams, proxy, port} = await setup(1, {maxQueue: 1});
 		start(port, '/api/generate', {model: 'm', prompt: '1'});

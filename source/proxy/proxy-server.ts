@@ -301,15 +301,14 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 
 	snapshot(): ProxySnapshot {
 		const now = Date.now();
-		const tickets = this.#queue.tickets();
-		const instances: InstanceTraffic[] = this.#orderedLanes().map(lane => {
-			const loaded = new Set(this.#loaded.effective(lane.id));
-			const queuedFor = tickets.filter(ticket => ticket.model !== undefined && loaded.has(normalizeModelName(ticket.model))).length;
+		const lanes = this.#orderedLanes();
+		const queuedFor = this.#queuedFor(lanes);
+		const instances: InstanceTraffic[] = lanes.map(lane => {
 			return {
 				instanceId: lane.id,
 				inFlight: lane.inFlight,
 				capacity: lane.snapshot.capacity,
-				queuedFor,
+				queuedFor: queuedFor.get(lane.id) ?? 0,
 				completed: lane.stats.completed,
 				failed: lane.stats.failed,
 				tokensPerSecond10s: lane.stats.tokensPerSecond(10, now),
@@ -371,6 +370,37 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#loaded.sync(instances);
 		this.#queue.pump();
 		this.#scheduleChange();
+	}
+
+	/**
+	 * Each queued request counted once, on the instance it is due to go to: of those that have its model loaded,
+	 * the least loaded counting the requests already counted there. So the panels add up to at most the queue.
+	 */
+	#queuedFor(lanes: Lane[]): Map<string, number> {
+		const counts = new Map<string, number>();
+		const loaded = new Map(lanes.map(lane => [lane.id, new Set(this.#loaded.effective(lane.id))]));
+		for (const ticket of this.#queue.tickets()) {
+			if (ticket.model === undefined) {
+				continue;
+			}
+
+			const model = normalizeModelName(ticket.model);
+			let due: Lane | undefined;
+			let dueLoad = Number.POSITIVE_INFINITY;
+			for (const lane of lanes) {
+				const load = (lane.inFlight + (counts.get(lane.id) ?? 0)) / Math.max(1, lane.snapshot.capacity);
+				if (loaded.get(lane.id)?.has(model) && load < dueLoad) {
+					due = lane;
+					dueLoad = load;
+				}
+			}
+
+			if (due) {
+				counts.set(due.id, (counts.get(due.id) ?? 0) + 1);
+			}
+		}
+
+		return counts;
 	}
 
 	#orderedLanes(): Lane[] {

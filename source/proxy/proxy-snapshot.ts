@@ -11,7 +11,7 @@ export type InstanceTraffic = {
 	instanceId: string;
 	inFlight: number;
 	capacity: number;
-	/** Requests in the central queue that are waiting for this instance (it has their model). */
+	/** Requests in the central queue due to go to this instance (it has their model loaded); each is counted on one instance only. */
 	queuedFor: number;
 	completed: number;
 	failed: number;
