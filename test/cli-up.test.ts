@@ -8,7 +8,7 @@ import {setTimeout as delay} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
 import {after, describe, it, type TestContext} from 'node:test';
 import {isProcessAlive, processesInGroup} from '../source/supervisor/process-info.js';
-import {DOUBLES_BIN, doublesEnv, freePort, loadDefaultFleet} from './helpers/doubles.js';
+import {DOUBLES_BIN, doublesEnv, freePort, freePortRange, loadDefaultFleet} from './helpers/doubles.js';
 
 /** `ollama-multi up` run for real (node + tsx on source/cli.tsx) over the fake ollama and nvidia-smi. */
 
@@ -93,34 +93,6 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
 			assert.fail(`no line matching ${pattern} within ${timeoutMs} ms.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
 		},
 	};
-}
-
-/** `count` consecutive free loopback ports. */
-async function freePortRange(count: number): Promise<number> {
-	for (let attempt = 0; attempt < 50; attempt++) {
-		const base = 20_000 + Math.floor(Math.random() * 40_000);
-		// eslint-disable-next-line no-await-in-loop
-		const free = await Promise.all(Array.from({length: count}, async (_, offset) => isFree(base + offset)));
-		if (free.every(Boolean)) {
-			return base;
-		}
-	}
-
-	throw new Error('no free port range');
-}
-
-async function isFree(port: number): Promise<boolean> {
-	return new Promise(resolve => {
-		const server = net.createServer();
-		server.once('error', () => {
-			resolve(false);
-		});
-		server.listen(port, '127.0.0.1', () => {
-			server.close(() => {
-				resolve(true);
-			});
-		});
-	});
 }
 
 function environOf(pid: number): Record<string, string> {

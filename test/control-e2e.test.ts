@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import {execFile, spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 import {fileURLToPath} from 'node:url';
 import type {StatusReport} from '../source/control/control-status.js';
-import {doublesEnv} from './helpers/doubles.js';
+import {doublesEnv, freePortRange} from './helpers/doubles.js';
 
 /**
  * The real CLI over the doubles, driven only through its commands from second processes:
@@ -229,30 +228,3 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 	});
 });
 
-/** `count` consecutive free loopback ports. */
-async function freePortRange(count: number): Promise<number> {
-	for (let attempt = 0; attempt < 50; attempt++) {
-		const base = 20_000 + Math.floor(Math.random() * 40_000);
-		// eslint-disable-next-line no-await-in-loop
-		const free = await Promise.all(Array.from({length: count}, async (_, offset) => isFree(base + offset)));
-		if (free.every(Boolean)) {
-			return base;
-		}
-	}
-
-	throw new Error('no free port range');
-}
-
-async function isFree(port: number): Promise<boolean> {
-	return new Promise(resolve => {
-		const server = net.createServer();
-		server.once('error', () => {
-			resolve(false);
-		});
-		server.listen(port, '127.0.0.1', () => {
-			server.close(() => {
-				resolve(true);
-			});
-		});
-	});
-}

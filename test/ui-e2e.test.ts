@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 import {fileURLToPath} from 'node:url';
-import {doublesEnv, freePort, loadDefaultFleet} from './helpers/doubles.js';
+import {doublesEnv, freePort, freePortRange, loadDefaultFleet} from './helpers/doubles.js';
 import {TmuxTerminal, tmuxAvailable} from './helpers/tmux.js';
 
 /**
@@ -66,34 +65,6 @@ function processesWithEnv(name: string, value: string, except: number[]): Array<
 	}
 
 	return found;
-}
-
-async function isFree(port: number): Promise<boolean> {
-	return new Promise(resolve => {
-		const server = net.createServer();
-		server.once('error', () => {
-			resolve(false);
-		});
-		server.listen(port, '127.0.0.1', () => {
-			server.close(() => {
-				resolve(true);
-			});
-		});
-	});
-}
-
-/** `count` consecutive free loopback ports. */
-async function freePortRange(count: number): Promise<number> {
-	for (let attempt = 0; attempt < 50; attempt++) {
-		const base = 20_000 + Math.floor(Math.random() * 12_000);
-		// eslint-disable-next-line no-await-in-loop
-		const free = await Promise.all(Array.from({length: count}, async (_, offset) => isFree(base + offset)));
-		if (free.every(Boolean)) {
-			return base;
-		}
-	}
-
-	throw new Error('no free port range');
 }
 
 describe('the dashboard in a real terminal (tmux, e2e)', {skip}, () => {

@@ -146,6 +146,35 @@ export async function freePort(): Promise<number> {
 	});
 }
 
+/** The first of `count` consecutive free loopback ports, for a fleet on base-port + i. */
+export async function freePortRange(count: number): Promise<number> {
+	for (let attempt = 0; attempt < 50; attempt++) {
+		// Below Linux's ephemeral range (32768+), where the OS hands out ports to other tests' connections.
+		const base = 20_000 + Math.floor(Math.random() * 12_000);
+		// eslint-disable-next-line no-await-in-loop
+		const free = await Promise.all(Array.from({length: count}, async (_, offset) => isFree(base + offset)));
+		if (free.every(Boolean)) {
+			return base;
+		}
+	}
+
+	throw new Error('no free port range');
+}
+
+async function isFree(port: number): Promise<boolean> {
+	return new Promise(resolve => {
+		const server = net.createServer();
+		server.once('error', () => {
+			resolve(false);
+		});
+		server.listen(port, '127.0.0.1', () => {
+			server.close(() => {
+				resolve(true);
+			});
+		});
+	});
+}
+
 export type FakeOllama = {
 	port: number;
 	url: string;
