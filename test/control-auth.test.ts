@@ -75,6 +75,18 @@ describe('control auth', () => {
 		assert.equal(auth.authorize(request(undefined, '::ffff:127.0.0.1'), 'mutation').ok, true);
 	});
 
+	it('without a token, a web page cannot drain or restart (CSRF): mutations carrying an Origin are refused', () => {
+		const auth = createControlAuth({host: '127.0.0.1'});
+		const fromPage = {headers: {origin: 'https://evil.example'}, socket: {remoteAddress: '127.0.0.1'}} as unknown as IncomingMessage;
+		const decision = auth.authorize(fromPage, 'mutation');
+		assert.equal(decision.ok, false);
+		assert.equal(!decision.ok && decision.status, 403);
+		assert.equal(auth.authorize(fromPage, 'read').ok, true);
+		const withToken = createControlAuth({host: '127.0.0.1', token: 't0ken'});
+		const fromPageWithToken = {headers: {origin: 'http://localhost:3000', authorization: 'Bearer t0ken'}, socket: {remoteAddress: '127.0.0.1'}} as unknown as IncomingMessage;
+		assert.equal(withToken.authorize(fromPageWithToken, 'mutation').ok, true);
+	});
+
 	it('reads the bearer token', () => {
 		assert.equal(bearerToken(request('Bearer abc')), 'abc');
 		assert.equal(bearerToken(request(undefined)), undefined);

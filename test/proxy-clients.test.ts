@@ -191,15 +191,31 @@ describe('real clients through the proxy, over fake ollama instances', () => {
 		assert.ok(queued && queued.queueWaitMs > 0);
 	});
 
-	test('a foreign Host header still works (a loopback-bound Ollama would answer 403)', async () => {
-		const direct = await request(fakes[0]!.port, 'GET', '/api/version', {host: 'gpu-box.example.com:11434'});
+	test('bound to loopback, a foreign Host gets 403 with an empty body, as from Ollama itself (DNS rebinding)', async () => {
+		const direct = await request(fakes[0]!.port, 'GET', '/api/version', {host: 'attacker.example.com:11434'});
 		assert.equal(direct.status, 403, 'the fake checks Host like the real one');
-		const proxied = await request(port, 'POST', '/api/generate', {
-			host: 'gpu-box.example.com:11434',
-			body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', stream: false, options: {num_predict: 2}}),
-		});
-		assert.equal(proxied.status, 200);
-		assert.equal(JSON.parse(proxied.body.toString()).eval_count, 2);
+		const proxied = await request(port, 'GET', '/api/tags', {host: 'attacker.example.com:11434'});
+		assert.equal(proxied.status, 403);
+		assert.equal(proxied.body.length, 0);
+		const control = await request(port, 'GET', '/ollama-multi/status', {host: 'attacker.example.com:11434'});
+		assert.equal(control.status, 403);
+		assert.equal((await request(port, 'GET', '/api/version', {host: `localhost:${port}`})).status, 200);
+	});
+
+	test('bound to every interface, a client calling the box by name is served (instances still get a loopback Host)', async () => {
+		// Listens on 0.0.0.0, but this test connects through 127.0.0.1 only.
+		const exposed = new OllamaProxy({instances: source, host: '0.0.0.0', port: 0, psPollIntervalMs: 200});
+		const exposedPort = (await exposed.listen()).port;
+		try {
+			const proxied = await request(exposedPort, 'POST', '/api/generate', {
+				host: 'gpu-box.example.com:11434',
+				body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', stream: false, options: {num_predict: 2}}),
+			});
+			assert.equal(proxied.status, 200);
+			assert.equal(JSON.parse(proxied.body.toString()).eval_count, 2);
+		} finally {
+			await exposed.close();
+		}
 	});
 
 	test('unknown model: Ollama\'s own 404 passes through; bad JSON: 400', async () => {

@@ -389,6 +389,10 @@ describe('requests the proxy answers itself', () => {
 		assert.equal(withKey.status, 200);
 		assert.equal((await request(port, 'GET', '/')).status, 200);
 		assert.equal(upstreams[0]!.seen.length, 1);
+		// A browser's CORS preflight never carries credentials: it must reach Ollama, which answers it.
+		const preflight = await request(port, 'OPTIONS', '/api/tags', {headers: {origin: 'http://localhost:3000', 'access-control-request-method': 'GET'}});
+		assert.notEqual(preflight.status, 401);
+		assert.equal(upstreams[0]!.seen.at(-1)?.method, 'OPTIONS');
 	});
 
 	test('the intercept hook answers its own routes before anything else', async () => {
@@ -427,7 +431,7 @@ describe('routing and fleet-wide endpoints', () => {
 
 	test('the upstream Host is the instance loopback address whatever Host the client sent', async () => {
 		const {upstreams, port} = await setup(1);
-		const reply = await request(port, 'GET', '/api/version', {host: 'gpu-box.lan:11434'});
+		const reply = await request(port, 'GET', '/api/version', {host: 'localhost:11434'});
 		assert.equal(reply.status, 200);
 		assert.equal(upstreams[0]!.seen[0]!.host, `127.0.0.1:${upstreams[0]!.port}`);
 	});

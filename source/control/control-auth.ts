@@ -1,32 +1,8 @@
 import crypto from 'node:crypto';
 import type {IncomingMessage} from 'node:http';
-import {isIP} from 'node:net';
+import {isLoopbackHost} from '../proxy/allowed-host.js';
 
-/** True for an address that only this machine can reach: localhost, 127.0.0.0/8, ::1 (and its IPv4-mapped forms). */
-export function isLoopbackHost(host: string): boolean {
-	let value = host.trim().toLowerCase();
-	if (value.startsWith('[') && value.endsWith(']')) {
-		value = value.slice(1, -1);
-	}
-
-	if (value === 'localhost' || value.endsWith('.localhost')) {
-		return true;
-	}
-
-	if (value.startsWith('::ffff:')) {
-		value = value.slice('::ffff:'.length);
-	}
-
-	if (isIP(value) === 4) {
-		return value.startsWith('127.');
-	}
-
-	if (isIP(value) === 6) {
-		return value === '::1' || value === '0:0:0:0:0:0:0:1';
-	}
-
-	return false;
-}
+export {isLoopbackHost} from '../proxy/allowed-host.js';
 
 export type ExposurePolicy = {
 	/** Lines to print before serving. */
@@ -107,6 +83,11 @@ export function createControlAuth(options: {host: string; token?: string | undef
 				}
 
 				return {ok: true};
+			}
+
+			if (access === 'mutation' && request.headers.origin !== undefined) {
+				// Only browsers send Origin: without a token, a web page must not drain or restart GPUs (CSRF).
+				return {ok: false, status: 403, error: 'forbidden: drain and restart are not accepted from a web page without a control token; use the ollama-multi command, or start it with --token'};
 			}
 
 			if (access === 'read' || boundToLoopback) {

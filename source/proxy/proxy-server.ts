@@ -6,6 +6,7 @@ import httpProxy from 'http-proxy';
 import {isRecord} from '../is-record.js';
 import {TypedEmitter} from '../typed-emitter.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
+import {isAllowedHostHeader, isLoopbackHost} from './allowed-host.js';
 import {errorDialectOf, sendError, type ErrorDialect} from './api-error.js';
 import {CentralQueue, QueueAbortedError, QueueFullError, type PickResult, type QueueTicket} from './central-queue.js';
 import type {InstanceSource} from './instance-source.js';
@@ -134,6 +135,7 @@ const instanceHeader = 'X-Ollama-Multi-Instance';
 export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	readonly #source: InstanceSource;
 	readonly #host: string;
+	readonly #boundToLoopback: boolean;
 	readonly #requestedPort: number;
 	readonly #strategy: RoutingStrategy;
 	readonly #maxQueue: number;
@@ -166,6 +168,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		super();
 		this.#source = options.instances;
 		this.#host = options.host ?? '127.0.0.1';
+		this.#boundToLoopback = isLoopbackHost(this.#host);
 		this.#requestedPort = options.port ?? 11434;
 		this.#strategy = options.strategy ?? 'least-busy';
 		this.#maxQueue = options.maxQueue ?? 512;
@@ -566,6 +569,12 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	// ---- requests ----
 
 	async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+		if (this.#boundToLoopback && !isAllowedHostHeader(req.headers.host)) {
+			// As Ollama answers it: 403, empty body.
+			res.writeHead(403).end();
+			return;
+		}
+
 		if (this.#intercept) {
 			try {
 				if (await this.#intercept(req, res)) {
@@ -610,7 +619,8 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#active.add(exchange);
 		res.on('close', () => this.#onClientClose(exchange));
 
-		if (this.#apiKeyDigest && kind !== 'health' && !this.#authorized(req)) {
+		// Browsers send a CORS preflight without credentials; Ollama answers it.
+		if (this.#apiKeyDigest && kind !== 'health' && req.method !== 'OPTIONS' && !this.#authorized(req)) {
 			this.#reject(exchange, 401, 'unauthorized: this server needs an API key (Authorization: Bearer <key>)', {
 				'WWW-Authenticate': 'Bearer',
 			});
@@ -1092,7 +1102,8 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		if (exchange.usesSlot) {
 			lane.inFlight = Math.max(0, lane.inFlight - 1);
 			if (exchange.model !== undefined) {
-				const modelState = outcome === 'completed' ? (exchange.unloadsAfter ? 'unloaded' : 'loaded') : 'unknown';
+				// A 4xx (an unknown model, say) loads nothing.
+			const modelState = outcome === 'completed' && (attempt.proxyRes?.statusCode ?? 0) < 300 ? (exchange.unloadsAfter ? 'unloaded' : 'loaded') : 'unknown';
 				this.#loaded.end(lane.id, exchange.model, now, modelState);
 			}
 		}
