@@ -186,6 +186,24 @@ describe('ollama-multi up --no-ui over three fake GPUs', () => {
 	});
 });
 
+describe('ollama-multi up --no-ui | tee, when the reader goes first on Ctrl-C', () => {
+	it('still stops every instance gracefully and exits 0 (no crash on EPIPE)', async () => {
+		const port = await freePort();
+		const basePort = await freePortRange(2);
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+		const cli = runCli(['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir], doublesEnv({FAKE_GPU_COUNT: '2'}));
+		const pids = await Promise.all(['gpu0', 'gpu1'].map(async id => Number((await cli.waitForLine(readyLine(id)))[1])));
+		cli.child.stdout!.destroy();
+		cli.child.kill('SIGINT');
+		assert.equal(await cli.exited, 0, cli.stderr());
+		for (const pid of pids) {
+			assert.deepEqual(aliveInGroup(pid), []);
+		}
+
+		assert.match(readFileSync(path.join(stateDir, 'logs', 'gpu0.log'), 'utf8'), /exit code 0/, 'stopped by SIGTERM, not killed');
+	});
+});
+
 describe('ollama-multi up after a supervisor killed with SIGKILL', () => {
 	it('stops the instances the dead supervisor left before starting new ones on the same ports', async () => {
 		const port = await freePort();

@@ -18,7 +18,7 @@ import {OllamaNotFoundError, resolveOllamaBinary} from '../supervisor/ollama-com
 import {cleanOrphans} from '../supervisor/pid-registry.js';
 import {assertPortsFree, PortUnavailableError} from '../supervisor/port-check.js';
 import {Supervisor} from '../supervisor/supervisor.js';
-import type {SupervisorTimings} from '../supervisor/supervisor-timings.js';
+import {defaultSupervisorTimings, type SupervisorTimings} from '../supervisor/supervisor-timings.js';
 import {createDashboardStore} from '../ui/dashboard-store.js';
 import {renderDashboard} from '../ui/render-dashboard.js';
 
@@ -116,6 +116,10 @@ export type UpLog = {
  * run the dashboard or the headless log until quit or SIGINT/SIGTERM, stop them all. Resolves with the exit code.
  */
 export async function up(options: UpOptions, io: UpIo = processIo): Promise<number> {
+	if (io === processIo) {
+		keepRunningWhenOutputCloses();
+	}
+
 	const line = (level: LogLevel, message: string) => formatMessageLine({level, message, at: Date.now()}, options.logFormat);
 	const earlyLog: UpLog = {
 		info: message => io.stdout(line('info', message)),
@@ -166,10 +170,16 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	}
 
 	gpuMonitor?.start();
+	const stopGraceMs = {...defaultSupervisorTimings, ...options.timings}.stopGraceMs;
 	const shutdown = async () => {
 		await proxy.close();
-		await supervisor.stop();
-		await gpuMonitor?.stop();
+		// A process stuck in the GPU driver (after an Xid error, say) survives SIGKILL: say so rather than hang the terminal.
+		if (!(await settlesWithin(supervisor.stop(), stopGraceMs + stuckProcessWaitMs))) {
+			const stuck = supervisor.snapshot().filter(instance => instance.state !== 'stopped').map(instance => `${instance.id} pid ${instance.pid ?? '?'}`);
+			io.stderr(line('error', `${stuck.join(', ')} did not exit even after SIGKILL; probably stuck in the NVIDIA driver (see \`dmesg\` for Xid errors). Leaving it.`));
+		}
+
+		await settlesWithin(gpuMonitor?.stop(), stuckProcessWaitMs);
 	};
 
 	const endpoint = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
@@ -188,6 +198,33 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	reporter.info(`${signal}: all instances stopped`);
 	reporter.stop();
 	return 0;
+}
+
+const stuckProcessWaitMs = 5000;
+
+async function settlesWithin(promise: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+	let timer: NodeJS.Timeout | undefined;
+	const deadline = new Promise<false>(resolve => {
+		timer = setTimeout(() => {
+			resolve(false);
+		}, ms);
+	});
+	try {
+		return await Promise.race([Promise.resolve(promise).then(() => true), deadline]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+/** Whoever reads our output (`| tee`, `| logger`) may go first on Ctrl-C; a clean stop must not die of EPIPE. */
+function keepRunningWhenOutputCloses(): void {
+	for (const stream of [process.stdout, process.stderr]) {
+		stream.on('error', (error: NodeJS.ErrnoException) => {
+			if (error.code !== 'EPIPE') {
+				throw error;
+			}
+		});
+	}
 }
 
 type DashboardRun = {
