@@ -170,6 +170,24 @@ describe('real clients through the proxy, over fake ollama instances', () => {
 		assert.equal(holder(), undefined);
 	});
 
+	test('ollama stop unloads the model on every GPU that has it, and says so as Ollama does', async () => {
+		for (const fake of fakes) {
+			await new Ollama({host: fake.url}).generate({model: 'llama3.2:3b', prompt: ''});
+		}
+
+		await eventually(() => proxy.snapshot().instances.every(instance => instance.loadedModels.some(model => model.name === 'llama3.2:3b')), 'loaded on both GPUs');
+		const stopped = await new Ollama({host: url}).generate({model: 'llama3.2:3b', prompt: '', keep_alive: 0});
+		assert.equal(stopped.done_reason, 'unload');
+		for (const fake of fakes) {
+			const ps = await new Ollama({host: fake.url}).ps();
+			assert.ok(!ps.models.some(model => model.name === 'llama3.2:3b'), `unloaded on the instance at ${fake.url}`);
+		}
+
+		const unknown = await request(port, 'POST', '/api/generate', {body: JSON.stringify({model: 'nope', keep_alive: 0})});
+		assert.equal(unknown.status, 404);
+		assert.deepEqual(JSON.parse(unknown.body.toString()), {error: "model 'nope' not found"});
+	});
+
 	test('queueing when every slot is busy, dispatch when one frees; a disconnect frees its slot', async () => {
 		const ollama = new Ollama({host: url});
 		const long = {model: 'llama3.2:3b', prompt: 'long', options: {num_predict: 4000}};

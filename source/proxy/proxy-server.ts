@@ -21,7 +21,7 @@ import {RollingCounter} from './rolling-counter.js';
 import {chooseInstance, type CandidateLoad, type RoutingStrategy} from './routing-policy.js';
 import {StoreWriteLock} from './store-write-lock.js';
 import {FailurePenalty, InstanceTrafficStats} from './traffic-stats.js';
-import {upstreamRequest} from './upstream-request.js';
+import {upstreamRequest, type UpstreamReply} from './upstream-request.js';
 
 export type OllamaProxyOptions = {
 	instances: InstanceSource;
@@ -98,6 +98,7 @@ type Exchange = {
 	body: Buffer | undefined;
 	model: string | undefined;
 	unloadsAfter: boolean;
+	unloadOnly: boolean;
 	usesSlot: boolean;
 	generation: boolean;
 	tried: Set<string>;
@@ -600,6 +601,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			body: undefined,
 			model: undefined,
 			unloadsAfter: false,
+			unloadOnly: false,
 			usesSlot: kind === 'model',
 			generation: kind === 'model' && isGenerationRoute(path),
 			tried: new Set(),
@@ -734,6 +736,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			const facts = requestFacts(exchange.path, exchange.req.headers['content-type'], exchange.body!);
 			exchange.model = facts.model;
 			exchange.unloadsAfter = facts.unloadsAfter;
+			exchange.unloadOnly = facts.unloadOnly;
 			return true;
 		} catch (error) {
 			if (error instanceof MalformedJsonError) {
@@ -750,12 +753,34 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			return;
 		}
 
+		if (exchange.unloadOnly && exchange.model !== undefined && this.#runningLanes().length > 0) {
+			await this.#serveUnload(exchange, exchange.model);
+			return;
+		}
+
 		if (this.#candidateLanes().length === 0) {
 			this.#reject(exchange, 503, new NoInstanceReadyError(this.#describeStates()).message);
 			return;
 		}
 
 		await this.#acquireSlotAndDispatch(exchange, false);
+	}
+
+	/**
+	 * `ollama stop MODEL` (keep_alive 0, nothing to generate) means the model, wherever it is loaded: every GPU
+	 * unloads it at once, as one Ollama does, without waiting for a slot. Answers as Ollama does.
+	 */
+	async #serveUnload(exchange: Exchange, model: string): Promise<void> {
+		const replies = await this.#unloadEverywhere(model, exchange.path === '/api/chat' ? '/api/chat' : '/api/generate');
+		const answered = replies.find(reply => reply.status < 300) ?? replies.find(reply => reply.status !== 0);
+		if (!answered) {
+			this.#reject(exchange, 502, `no Ollama instance answered the unload of ${model}`);
+			return;
+		}
+
+		exchange.res.writeHead(answered.status, {'Content-Type': answered.headers['content-type'] ?? 'application/json; charset=utf-8'});
+		exchange.res.end(answered.body);
+		this.#finish(exchange, answered.status, answered.status < 300 ? 'completed' : 'failed', undefined);
 	}
 
 	async #acquireSlotAndDispatch(exchange: Exchange, retry: boolean): Promise<void> {
@@ -826,20 +851,22 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#dispatchAny(exchange);
 	}
 
-	/** Before a delete: a model still loaded on some GPU would keep its files busy there. */
-	async #unloadEverywhere(model: string): Promise<void> {
+	/** For `ollama stop`, and before a delete: a model still loaded on some GPU would keep its files busy there. */
+	async #unloadEverywhere(model: string, path: '/api/generate' | '/api/chat' = '/api/generate'): Promise<UpstreamReply[]> {
 		const lanes = this.#runningLanes();
-		await Promise.all(
+		return Promise.all(
 			lanes.map(async lane => {
+				let reply: UpstreamReply = {status: 0, headers: {}, body: Buffer.alloc(0)};
 				try {
-					await upstreamRequest(lane.snapshot.port, 'POST', '/api/generate', {
-						body: JSON.stringify({model, keep_alive: 0}),
+					reply = await upstreamRequest(lane.snapshot.port, 'POST', path, {
+						body: JSON.stringify(path === '/api/chat' ? {model, messages: [], keep_alive: 0} : {model, keep_alive: 0}),
 						agent: this.#agent,
 						timeoutMs: 30_000,
 					});
 				} catch {}
 
 				this.#loaded.unloaded(lane.id, model);
+				return reply;
 			}),
 		);
 	}

@@ -73,6 +73,8 @@ export type RequestFacts = {
 	model: string | undefined;
 	/** keep_alive of 0: the model is unloaded once this request is done. */
 	unloadsAfter: boolean;
+	/** keep_alive 0 with nothing to generate (`ollama stop`): a request to unload the model, nothing else. */
+	unloadOnly: boolean;
 };
 
 /**
@@ -80,11 +82,11 @@ export type RequestFacts = {
  * Throws MalformedJsonError for a JSON route whose body does not parse.
  */
 export function requestFacts(path: string, contentType: string | undefined, body: Buffer): RequestFacts {
-	const none: RequestFacts = {model: undefined, unloadsAfter: false};
+	const none: RequestFacts = {model: undefined, unloadsAfter: false, unloadOnly: false};
 	if (/^multipart\/form-data/i.test(contentType ?? '')) {
 		const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType ?? '');
 		const value = boundary ? multipartField(body, boundary[1] ?? boundary[2]!.trim(), 'model') : undefined;
-		return {model: value, unloadsAfter: false};
+		return {model: value, unloadsAfter: false, unloadOnly: false};
 	}
 
 	if (path === '/v1/audio/transcriptions') {
@@ -111,7 +113,14 @@ export function requestFacts(path: string, contentType: string | undefined, body
 	const fields = parsed as Record<string, unknown>;
 	const modelField = typeof fields['model'] === 'string' && fields['model'] !== '' ? fields['model'] : fields['name'];
 	const model = typeof modelField === 'string' && modelField !== '' ? modelField : undefined;
-	return {model, unloadsAfter: isZeroKeepAlive(fields['keep_alive'])};
+	const unloadsAfter = isZeroKeepAlive(fields['keep_alive']);
+	const nothingToGenerate = (path === '/api/generate' && isEmpty(fields['prompt']) && isEmpty(fields['images']))
+		|| (path === '/api/chat' && isEmpty(fields['messages']));
+	return {model, unloadsAfter, unloadOnly: unloadsAfter && nothingToGenerate};
+}
+
+function isEmpty(value: unknown): boolean {
+	return value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0);
 }
 
 function isZeroKeepAlive(value: unknown): boolean {
