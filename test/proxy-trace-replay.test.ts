@@ -125,8 +125,8 @@ describe('real Ollama traces replayed through the proxy', () => {
 					const reply = await request(proxyPort, method!, requestUrl.pathname, {
 						body: exchange.request.body,
 						headers,
-						// As a client on another machine would call it.
-						host: 'my-gpu-box.example:11434',
+						// As the recorded client called it; the instance still gets its own loopback Host.
+						host: 'localhost:11434',
 					});
 					assert.equal(reply.status, Number(exchange.response.startLine.split(' ')[1]));
 					assert.ok(reply.body.equals(exchange.response.body), 'body bytes unchanged');
