@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 import {MalformedJsonError, multipartField, requestFacts} from '../source/proxy/request-model.js';
 import {normalizeModelName} from '../source/proxy/model-name.js';
-import {normalizeRoute, routeKind} from '../source/proxy/proxy-routes.js';
+import {normalizeRoute, pathOf, routeKind} from '../source/proxy/proxy-routes.js';
 import {errorBody} from '../source/proxy/api-error.js';
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -71,6 +71,7 @@ test('routes: model routes need POST; the rest by path', () => {
 	assert.equal(normalizeRoute('/api/blobs/sha256:abc'), '/api/blobs');
 	assert.equal(normalizeRoute('/v1/models/llama3'), '/v1/models');
 	assert.equal(normalizeRoute('/wp-admin'), 'other');
+	assert.equal(routeKind('POST', pathOf('//api/chat?x=1')), 'model', 'a client whose base URL ends in / is still routed by model');
 });
 
 test('error bodies follow the dialect of the path', () => {

@@ -54,7 +54,8 @@ const knownRoutes = new Set([
 export function pathOf(url: string | undefined): string {
 	const raw = url ?? '/';
 	const queryAt = raw.indexOf('?');
-	const path = queryAt === -1 ? raw : raw.slice(0, queryAt);
+	// `base + '/api/chat'` with a base ending in '/' gives '//api/chat', which Ollama serves as /api/chat.
+	const path = (queryAt === -1 ? raw : raw.slice(0, queryAt)).replaceAll(/\/{2,}/g, '/');
 	return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
