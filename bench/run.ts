@@ -11,6 +11,7 @@ import {OllamaProxy, defaultAffinityWaitMs} from '../source/proxy/proxy-server.j
 import type {RoutingStrategy} from '../source/proxy/routing-policy.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
 import {doublesEnv, startFakeOllama, writeFleet, type FakeOllama} from '../test/helpers/doubles.js';
+import {instanceSnapshot} from '../test/proxy-test-kit.js';
 import {benchFleet, benchParallel} from './bench-fleet.js';
 import {percentile, streamGenerate, timedRequest, type RequestResult} from './measure.js';
 import {staticInstances} from './static-instances.js';
@@ -100,22 +101,12 @@ async function startFleet(): Promise<FakeOllama[]> {
 function snapshots(fakes: FakeOllama[]): InstanceSnapshot[] {
 	return fakes.map((fake, index) => {
 		const gpu = benchFleet.gpus[index]!;
-		return {
-			id: `gpu${index}`,
+		return instanceSnapshot(`gpu${index}`, fake.port, {
 			gpu: {index, uuid: gpu.uuid, name: gpu.name, memoryTotalMiB: gpu.memoryTotalMiB},
-			port: fake.port,
 			pid: fake.pid,
-			state: 'ready',
-			draining: false,
 			capacity: benchParallel,
-			restarts: 0,
-			lastExitReason: undefined,
-			startedAt: Date.now(),
-			readyAt: Date.now(),
-			nextRestartAt: undefined,
-			crashLoop: false,
 			logFile: '/dev/null',
-		};
+		});
 	});
 }
 

@@ -7,6 +7,7 @@ import {promisify} from 'node:util';
 import {DOUBLES_BIN, doublesEnv, loadDefaultFleet, startFakeOllama, writeFleet} from './helpers/doubles.js';
 // @ts-expect-error plain JavaScript module of the doubles, without type declarations
 import {parseOllamaHost} from './doubles/lib/ollama-env.mjs';
+import {isProcessAlive} from '../source/supervisor/process-info.js';
 
 const OLLAMA = path.join(DOUBLES_BIN, 'ollama');
 
@@ -17,15 +18,6 @@ async function run(args: string[], env: NodeJS.ProcessEnv): Promise<{code: numbe
 	} catch (error) {
 		const failure = error as {code: number; stdout: string; stderr: string};
 		return {code: failure.code, stdout: failure.stdout, stderr: failure.stderr};
-	}
-}
-
-function isAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
 	}
 }
 
@@ -85,9 +77,9 @@ describe('fake ollama process lifecycle', () => {
 			await fetch(`${ollama.url}/api/embed`, {method: 'POST', body: JSON.stringify({model: 'nomic-embed-text', input: 'x'})});
 			const runners = await runnerPids(ollama.url);
 			assert.equal(runners.length, 2);
-			assert.ok(runners.every(pid => isAlive(pid)));
+			assert.ok(runners.every(pid => isProcessAlive(pid)));
 			assert.equal(await ollama.stop(signal), 0);
-			assert.ok(runners.every(pid => !isAlive(pid)));
+			assert.ok(runners.every(pid => !isProcessAlive(pid)));
 		});
 	}
 
@@ -146,7 +138,7 @@ describe('fake ollama process lifecycle', () => {
 			setTimeout(resolve, 200);
 		});
 		await assert.rejects(fetch(`${ollama.url}/`, {signal: AbortSignal.timeout(300)}));
-		assert.ok(isAlive(ollama.pid));
+		assert.ok(isProcessAlive(ollama.pid));
 		assert.equal(await ollama.stop('SIGKILL'), null);
 	});
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {describe, test} from 'node:test';
 import {promisify} from 'node:util';
 import {DOUBLES_BIN, doublesEnv, loadDefaultFleet, startFakeOllama, writeFleet, type FakeOllama} from './helpers/doubles.js';
+import {isProcessAlive} from '../source/supervisor/process-info.js';
 
 type FakeState = {
 	busySlots: number;
@@ -47,15 +48,6 @@ function longStream(ollama: FakeOllama, model = 'llama3.2:3b'): {controller: Abo
 	return {controller, response};
 }
 
-function isAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
-}
-
 describe('fake ollama scheduling', () => {
 	test('NUM_PARALLEL slots run at once, MAX_QUEUE more wait, the next gets 503; a client that leaves frees its slot', async t => {
 		const ollama = await startFakeOllama({env: doublesEnv({OLLAMA_NUM_PARALLEL: '2', OLLAMA_MAX_QUEUE: '1', FAKE_OLLAMA_TOKENS_PER_SECOND: '50'}), gpu: '0'});
@@ -94,13 +86,13 @@ describe('fake ollama scheduling', () => {
 		await post(`${ollama.url}/api/generate`, {model: 'llama3.2:3b'}).then(response => response.text());
 		await post(`${ollama.url}/api/embed`, {model: 'nomic-embed-text', input: 'recently used'}).then(response => response.text());
 		const llamaRunner = (await state(ollama)).loaded.find(model => model.name === 'llama3.2:3b')!.runnerPid;
-		assert.ok(isAlive(llamaRunner));
+		assert.ok(isProcessAlive(llamaRunner));
 
 		const answer = await post(`${ollama.url}/api/generate`, {model: 'qwen2.5:7b', prompt: 'hi', stream: false});
 		assert.equal(answer.status, 200);
 		const ps = await (await fetch(`${ollama.url}/api/ps`)).json() as {models: Array<{name: string}>};
 		assert.deepEqual(ps.models.map(model => model.name).sort(), ['nomic-embed-text:latest', 'qwen2.5:7b']);
-		await until(async () => isAlive(llamaRunner), alive => !alive, 'the evicted runner to exit');
+		await until(async () => isProcessAlive(llamaRunner), alive => !alive, 'the evicted runner to exit');
 
 		const {stdout} = await promisify(execFile)(path.join(DOUBLES_BIN, 'nvidia-smi'), ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], {env});
 		const vram = (await state(ollama)).loaded.reduce((sum, model) => sum + model.sizeVramMiB, 0);
@@ -129,7 +121,7 @@ describe('fake ollama scheduling', () => {
 		await post(`${ollama.url}/api/generate`, {model: 'llama3.2:3b', prompt: 'hi'}).then(response => response.text());
 		const runner = (await state(ollama)).loaded[0]!.runnerPid;
 		await until(() => state(ollama), s => s.loaded.length === 0, 'the model to unload');
-		await until(async () => isAlive(runner), alive => !alive, 'its runner to exit');
+		await until(async () => isProcessAlive(runner), alive => !alive, 'its runner to exit');
 	});
 
 	test('nvidia-smi shows the busy GPU, its memory and the runner process; instances share the model store', async t => {

@@ -7,6 +7,7 @@ import {after, describe, it} from 'node:test';
 import type {GpuSample} from '../source/gpu/gpu.js';
 import {GpuMonitor} from '../source/gpu/gpu-monitor.js';
 import {doublesEnv} from './helpers/doubles.js';
+import {isProcessAlive} from '../source/supervisor/process-info.js';
 
 const fleetUuids = [
 	'GPU-e2453eca-caf9-14b7-5a37-537e81d4f270',
@@ -34,15 +35,6 @@ function nvidiaSmiChildren(): number[] {
 		const match = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
 		return match && Number(match[2]) === process.pid && /nvidia-smi|sleep 30/.test(match[3] ?? '') ? [Number(match[1])] : [];
 	});
-}
-
-function isAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
 }
 
 /** Resolves with the first event that passes the test; rejects after timeoutMs. */
@@ -128,7 +120,7 @@ describe('GpuMonitor against the fake nvidia-smi', () => {
 
 		await monitor.stop();
 		assert.deepEqual(nvidiaSmiChildren(), []);
-		assert.equal(isAlive(second), false);
+		assert.equal(isProcessAlive(second), false);
 	});
 });
 
@@ -184,7 +176,7 @@ describe('GpuMonitor with scripted nvidia-smi', () => {
 		await stalled;
 		await nextEvent(monitor, 'error', error => /Restarting it in 10 ms/.test(error.message));
 		assert.ok(first !== undefined);
-		assert.equal(isAlive(first), false);
+		assert.equal(isProcessAlive(first), false);
 		await monitor.stop();
 		assert.deepEqual(nvidiaSmiChildren(), []);
 	});

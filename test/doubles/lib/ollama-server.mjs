@@ -408,6 +408,19 @@ export async function serve(env = process.env) {
 
 	const promptOfMessages = messages => (Array.isArray(messages) ? messages.map(message => String(message?.content ?? '')).join('\n') : '');
 
+	/** A slot for the request, or undefined once its client has gone. */
+	const acquireUnlessAborted = async (found, keepAliveMs, signal) => {
+		try {
+			return await acquire(found, keepAliveMs, signal);
+		} catch (error) {
+			if (error instanceof AbortedError) {
+				return undefined;
+			}
+
+			throw error;
+		}
+	};
+
 	/**
 	 * The shared core of /api/generate, /api/chat and the OpenAI routes. `shape` turns tokens and the
 	 * end into the route's wire format; returns false if the client disconnected.
@@ -415,15 +428,9 @@ export async function serve(env = process.env) {
 	const infer = async (req, res, {found, prompt, numPredict, keepAliveMs, onStart, onToken, onDone}) => {
 		const startedAt = Date.now();
 		const signal = disconnectSignal(req, res);
-		let lease;
-		try {
-			lease = await acquire(found, keepAliveMs, signal);
-		} catch (error) {
-			if (error instanceof AbortedError) {
-				return false;
-			}
-
-			throw error;
+		const lease = await acquireUnlessAborted(found, keepAliveMs, signal);
+		if (!lease) {
+			return false;
 		}
 
 		try {
@@ -535,15 +542,9 @@ export async function serve(env = process.env) {
 	const embed = async (req, res, found, inputs, keepAliveMs) => {
 		const startedAt = Date.now();
 		const signal = disconnectSignal(req, res);
-		let lease;
-		try {
-			lease = await acquire(found, keepAliveMs, signal);
-		} catch (error) {
-			if (error instanceof AbortedError) {
-				return undefined;
-			}
-
-			throw error;
+		const lease = await acquireUnlessAborted(found, keepAliveMs, signal);
+		if (!lease) {
+			return undefined;
 		}
 
 		try {
