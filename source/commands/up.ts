@@ -182,17 +182,18 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		await settlesWithin(gpuMonitor?.stop(), stuckProcessWaitMs);
 	};
 
-	const endpoint = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
-	const summary = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}: ${plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${instance.gpu.uuid})` : ''}`).join(', ')}`;
+	const endpoint = proxy.snapshot().address;
+	const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 	if (options.ui) {
 		await supervisor.start();
 		await runDashboard({supervisor, proxy, gpuMonitor, controller, inventory: plan.gpus, startedAt, readonly: options.readonly, shutdown});
-		earlyLog.info(`ollama-multi on ${endpoint} stopped, and its ${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
+		earlyLog.info(`ollama-multi on ${endpoint} stopped, and its ${instanceCount} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
 		return 0;
 	}
 
 	const reporter = startHeadlessReporter({supervisor, proxy, gpuMonitor, format: options.logFormat, write: io.stdout});
-	reporter.info(`Ollama API on ${endpoint} (${options.strategy}); starting ${summary}; Ctrl-C or SIGTERM stops them all`);
+	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${instance.gpu.uuid})` : ''}`).join(', ');
+	reporter.info(`Ollama API on ${endpoint} (${options.strategy}); starting ${instanceCount}: ${instanceList}; Ctrl-C or SIGTERM stops them all`);
 	await supervisor.start();
 	const signal = await untilStopSignal({stop: shutdown}, reporter);
 	reporter.info(`${signal}: all instances stopped`);
