@@ -11,9 +11,15 @@ export type InstanceGpu = Pick<Gpu, 'index' | 'uuid' | 'name' | 'memoryTotalMiB'
 export type InstanceSnapshot = {
 	/** Stable name used in logs, headers and commands: `gpu<index>`, or `cpu<n>` without a GPU. */
 	id: string;
-	/** The GPU this instance is pinned to, or null for a CPU instance. */
+	/** The GPU this instance is pinned to (the first of its group), or null for a CPU instance. */
 	gpu: InstanceGpu | null;
+	/** Every GPU of the instance, in CUDA_VISIBLE_DEVICES order (`--gpus 0+1`); absent means `gpu` alone. */
+	gpus?: InstanceGpu[];
+	/** Where it listens; absent means 127.0.0.1 (instances ollama-multi starts always bind loopback). */
+	host?: string;
 	port: number;
+	/** A server ollama-multi routes to but does not start or restart (`--upstream`). */
+	remote?: boolean;
 	pid: number | undefined;
 	state: InstanceState;
 	draining: boolean;
