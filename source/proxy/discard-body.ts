@@ -1,4 +1,4 @@
-import type {IncomingMessage} from 'node:http';
+import type {IncomingMessage, ServerResponse} from 'node:http';
 
 /**
  * After answering a request whose body is still arriving (a 413, say), keep reading and dropping it so a client that
@@ -7,8 +7,9 @@ import type {IncomingMessage} from 'node:http';
  * for up to 256 KiB (maxPostHandlerReadBytes) and then lingers 500 ms; bodies here are often over 100 MiB, so the
  * bound is larger, in bytes and in time. Past either bound the connection is closed.
  *
- * The response must not say `Connection: close`: Node closes such a connection as soon as the response is written.
- * Once the body is drained the connection stays usable, as after any request.
+ * Node closes a connection as soon as a response that says `Connection: close` is written, and it says so whenever the
+ * client asked for it (urllib always does): so the answer keeps the connection, and once the body is drained we close
+ * it ourselves if the client wanted that. Otherwise it stays usable, as after any request.
  */
 export type DiscardLimits = {
 	/** Most bytes read and dropped after the answer. */
@@ -19,11 +20,17 @@ export type DiscardLimits = {
 
 export const defaultDiscardLimits: DiscardLimits = {maxBytes: 1024 * 1024 * 1024, maxMs: 30_000};
 
-/** Starts draining the rest of the body of `req`; returns at once. Call it when (or just before) the answer is sent. */
-export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = defaultDiscardLimits): void {
+/** Starts draining the rest of the body of `req`; returns at once. Call it just before the answer is written. */
+export function discardRestOfBody(req: IncomingMessage, res: ServerResponse, limits: DiscardLimits = defaultDiscardLimits): void {
 	if (req.complete || req.destroyed) {
 		return;
 	}
+
+	if (!res.headersSent) {
+		res.shouldKeepAlive = true;
+	}
+
+	const clientCloses = /\bclose\b/i.test(req.headers.connection ?? '') || req.httpVersion === '1.0';
 
 	const socket = req.socket;
 	let dropped = 0;
@@ -42,14 +49,18 @@ export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = 
 	const cleanup = () => {
 		clearTimeout(timer);
 		req.off('data', onData);
-		req.off('end', cleanup);
 		req.off('close', cleanup);
 	};
 
 	const timer = setTimeout(cut, limits.maxMs);
 	timer.unref();
 	req.on('data', onData);
-	req.once('end', cleanup);
+	req.once('end', () => {
+		cleanup();
+		if (clientCloses) {
+			socket.end();
+		}
+	});
 	req.once('close', cleanup);
 	req.resume();
 }
