@@ -153,3 +153,20 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
 
 	throw new Error(`timed out waiting for: ${what}`);
 }
+
+export type TestServer = {server: http.Server; port: number; close: () => Promise<void>};
+
+/** A real HTTP server on a free port, for the stages that touch sockets. */
+export async function startServer(handler: http.RequestListener, host = '127.0.0.1'): Promise<TestServer> {
+	const server = http.createServer(handler);
+	await new Promise<void>(resolve => server.listen(0, host, resolve));
+	const {port} = server.address() as import('node:net').AddressInfo;
+	return {
+		server,
+		port,
+		async close() {
+			server.closeAllConnections();
+			await new Promise<void>(resolve => server.close(() => resolve()));
+		},
+	};
+}
