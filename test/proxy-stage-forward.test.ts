@@ -11,7 +11,7 @@ import {RollingCounter} from '../source/proxy/rolling-counter.js';
 import {classify} from '../source/proxy/stages/classify.js';
 import {Forwarder} from '../source/proxy/stages/forward.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
-import {MemoryInstanceSource, eventually, instanceSnapshot, request, startServer, type TestServer} from './proxy-test-kit.js';
+import {MemoryInstanceSource, eventually, instanceSnapshot, request, startServer} from './proxy-test-kit.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
