@@ -68,3 +68,31 @@ export class InstanceChangeWaiters {
 		}
 	}
 }
+
+/** The start-wait of requests that take no slot: they wait here for a running instance, then go their usual way. */
+export class StartWait {
+	readonly #waiters = new InstanceChangeWaiters();
+
+	constructor(
+		readonly ms: number,
+		/** Some instance is on its way. */
+		readonly comingUp: () => boolean,
+	) {}
+
+	/** Resolves once `hasInstance()`, when nothing is on its way, when the request's time is up, or when it is gone. */
+	async until(hasInstance: () => boolean, arrivedAt: number, signal: AbortSignal): Promise<void> {
+		while (!hasInstance() && !signal.aborted && this.comingUp()) {
+			const remaining = arrivedAt + this.ms - Date.now();
+			if (remaining <= 0) {
+				return;
+			}
+
+			await this.#waiters.next(remaining, signal);
+		}
+	}
+
+	/** The instances changed. */
+	notify(): void {
+		this.#waiters.notify();
+	}
+}

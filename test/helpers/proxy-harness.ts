@@ -14,7 +14,7 @@ export async function proxyOverHoldingUpstreams(
 	const source = new MemoryInstanceSource(upstreams.map((upstream, index) => instanceSnapshot(`gpu${index}`, upstream.port, fields)));
 	const proxy = new OllamaProxy({instances: source, port: 0, psPollIntervalMs: 50, ...options});
 	const warnings: string[] = [];
-	(proxy as unknown as {on(event: string, listener: (message: string) => void): void}).on('warning', message => warnings.push(message));
+	proxy.on('warning', message => warnings.push(message));
 	const {port} = await proxy.listen();
 	return {
 		upstreams,
