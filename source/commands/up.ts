@@ -192,6 +192,7 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	}
 
 	const reporter = startHeadlessReporter({supervisor, proxy, gpuMonitor, format: options.logFormat, write: io.stdout});
+	proxy.on('warning', message => reporter.warn(message));
 	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${instance.gpu.uuid})` : ''}`).join(', ');
 	reporter.info(`Ollama API on ${endpoint} (${options.strategy}); starting ${instanceCount}: ${instanceList}; Ctrl-C or SIGTERM stops them all`);
 	await supervisor.start();

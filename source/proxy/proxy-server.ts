@@ -29,7 +29,8 @@ export {defaultAffinityWaitMs, type OllamaProxyOptions} from './proxy-options.js
 
 /**
  * The in-process reverse proxy: one Ollama endpoint in front of every instance. This file only puts the stages
- * together; a request goes admission → classify → its handler (stages/) → forward → relay.
+ * together; a request goes admission → classify → its handler (stages/) → forward → relay. (Over 300 lines because
+ * it also holds the proxy's lifecycle — listen, graceful stop, close — which needs every stage.)
  */
 export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	readonly #source: InstanceSource;
