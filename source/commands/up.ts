@@ -13,6 +13,7 @@ import {detectGpus, GpuSelectionError, selectGpus} from '../gpu/detect-gpus.js';
 import type {Gpu} from '../gpu/gpu.js';
 import {GpuMonitor} from '../gpu/gpu-monitor.js';
 import {OllamaProxy} from '../proxy/proxy-server.js';
+import {defaultStartWaitMs} from '../proxy/start-wait.js';
 import {planInstances, type InstancePlan} from '../supervisor/instance-plan.js';
 import {OllamaNotFoundError, resolveOllamaBinary} from '../supervisor/ollama-command.js';
 import {cleanOrphans} from '../supervisor/pid-registry.js';
@@ -35,6 +36,8 @@ export type UpOptions = {
 	ollama: string | undefined;
 	parallel: number | undefined;
 	maxQueue: number;
+	/** `--start-wait`, in ms: how long requests wait for an instance that is starting. */
+	startWaitMs: number;
 	strategy: Strategy;
 	/** False with --no-ui, or when stdout is not a terminal. */
 	ui: boolean;
@@ -57,6 +60,7 @@ export type UpFlags = {
 	ollama?: string;
 	parallel?: string;
 	maxQueue?: string;
+	startWait?: string;
 	strategy?: string;
 	ui?: boolean;
 	readonly?: boolean;
@@ -79,6 +83,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		ollama: stringFlag('ollama', flags.ollama),
 		parallel: parseCount('parallel', stringFlag('parallel', flags.parallel), 1),
 		maxQueue: parseCount('max-queue', stringFlag('max-queue', flags.maxQueue), 0) ?? defaultMaxQueue,
+		startWaitMs: (parseCount('start-wait', stringFlag('start-wait', flags.startWait), 0) ?? defaultStartWaitMs / 1000) * 1000,
 		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'least-busy'),
 		ui: (flags.ui ?? true) && stdoutIsTty,
 		readonly: flags.readonly ?? false,
@@ -157,6 +162,7 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		port: options.port,
 		strategy: options.strategy,
 		maxQueue: options.maxQueue,
+		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
 	});
