@@ -115,3 +115,24 @@ test('the discarding is bounded: past the bound the connection is closed, after 
 	assert.match(received, /^HTTP\/1\.1 413 /, 'the client got the answer');
 	assert.ok(sent < declared / 4, `the proxy stopped reading long before the declared ${declared} bytes (client wrote ${sent})`);
 });
+
+test('the discarding is bounded in time too: a client that trickles the rest of its body is cut after the bound', async () => {
+	const {port} = await setup(1, {maxBodyBytes: 1024, discardLimits: {maxBytes: 1024 * 1024 * 1024, maxMs: 500}});
+	const started = Date.now();
+	const received = await new Promise<string>(resolve => {
+		const socket = net.connect(port, '127.0.0.1');
+		let text = '';
+		const timer = setInterval(() => socket.write(Buffer.alloc(1024, 0x61)), 50);
+		socket.on('data', (data: Buffer) => {
+			text += data.toString('latin1');
+		});
+		socket.on('error', () => {});
+		socket.on('close', () => {
+			clearInterval(timer);
+			resolve(text);
+		});
+		socket.write(`POST /api/chat HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
+	});
+	assert.match(received, /^HTTP\/1\.1 413 /);
+	assert.ok(Date.now() - started < 20_000, 'closed by the time bound, long before the body could end');
+});
