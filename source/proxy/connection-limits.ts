@@ -75,7 +75,8 @@ export function limitConnections(server: http.Server, maxConnections: number, wa
  * instance, or the instance reads slowly) is not the client's silence, so it does not count.
  */
 export function watchBodyArrival(req: http.IncomingMessage, res: http.ServerResponse, bodyIdleTimeoutMs: number): void {
-	if (req.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) {
+	const length = req.headers['content-length'];
+	if (req.complete || length === '0' || (length === undefined && req.headers['transfer-encoding'] === undefined)) {
 		return;
 	}
 
