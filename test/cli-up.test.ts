@@ -4,11 +4,11 @@ import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {setTimeout as delay} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
 import {after, describe, it, type TestContext} from 'node:test';
 import {isProcessAlive, processesInGroup} from '../source/supervisor/process-info.js';
 import {DOUBLES_BIN, doublesEnv, freePort, freePortRange, loadDefaultFleet} from './helpers/doubles.js';
+import {waitFor} from './helpers/wait-for.js';
 
 /** `ollama-multi up` run for real (node + tsx on source/cli.tsx) over the fake ollama and nvidia-smi. */
 
@@ -77,20 +77,10 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
 		stderr: () => stderr,
 		exited,
 		async waitForLine(pattern, timeoutMs = 45_000) {
-			const deadline = Date.now() + timeoutMs;
-			while (Date.now() < deadline) {
-				for (const line of lines) {
-					const match = pattern.exec(line);
-					if (match) {
-						return match;
-					}
-				}
-
-				// eslint-disable-next-line no-await-in-loop
-				await delay(25);
-			}
-
-			assert.fail(`no line matching ${pattern} within ${timeoutMs} ms.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+			return waitFor(() => lines.map(line => pattern.exec(line)).find(match => match !== null), {
+				timeoutMs,
+				message: () => `a line matching ${pattern}.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`,
+			});
 		},
 	};
 }
@@ -106,16 +96,6 @@ const readyLine = (id: string) => new RegExp(`^\\S+ ${id} ready \\(pid (\\d+), p
 
 function aliveInGroup(processGroup: number): number[] {
 	return processesInGroup(processGroup).filter(member => member.commandLine.length > 0).map(member => member.pid);
-}
-
-async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
-	const deadline = Date.now() + timeoutMs;
-	while (!condition() && Date.now() < deadline) {
-		// eslint-disable-next-line no-await-in-loop
-		await delay(25);
-	}
-
-	return condition();
 }
 
 /** A PATH holding node and only the named doubles. */
@@ -215,10 +195,10 @@ describe('ollama-multi up after a supervisor killed with SIGKILL', () => {
 		const orphans = await Promise.all(['gpu0', 'gpu1'].map(async id => Number((await first.waitForLine(readyLine(id)))[1])));
 		// Like the real one, the fake logs each request on stdout, and a write to the dead supervisor's pipe ends it:
 		// wait until the request log of the readiness check has been written, so nothing is written after the kill.
-		assert.ok(await eventually(() => ['gpu0', 'gpu1'].every(id => {
+		await waitFor(() => ['gpu0', 'gpu1'].every(id => {
 			const log = path.join(stateDir, 'logs', `${id}.log`);
 			return existsSync(log) && readFileSync(log, 'utf8').includes('GET     "/"');
-		}), 10_000));
+		}), {timeoutMs: 10_000, message: 'the readiness checks in both instance logs'});
 		first.child.kill('SIGKILL');
 		await first.exited;
 		assert.ok(orphans.every(pid => isProcessAlive(pid)), 'the instances outlive a supervisor killed with SIGKILL');
