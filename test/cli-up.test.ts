@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {spawn, type ChildProcess} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync} from 'node:fs';
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -247,6 +247,19 @@ describe('ollama-multi up refuses to start', () => {
 
 		assert.equal(await cli.exited, 1);
 		assert.match(cli.stderr(), new RegExp(`Port 127\\.0\\.0\\.1:${basePort + 1} \\(for instance gpu1\\) is already in use.*--base-port`));
+		assertNothingSpawned(cli, env, stateDir);
+	});
+
+	it('when --ollama names a program that is not Ollama: one line saying so, and spawns nothing', {timeout: 30_000}, async () => {
+		const notOllama = path.join(scratch, 'not-ollama');
+		writeFileSync(notOllama, '#!/bin/sh\necho "usage: not-ollama [-h]"\nexit 2\n');
+		chmodSync(notOllama, 0o755);
+		const env = doublesEnv({FAKE_GPU_COUNT: '2'});
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+		const cli = runCli(['up', '--no-ui', '--ollama', notOllama, '--port', String(await freePort()), '--base-port', String(await freePortRange(2)), '--state-dir', stateDir], env);
+
+		assert.equal(await cli.exited, 1);
+		assert.match(cli.stderr(), /^\S+ ERROR --ollama \S+not-ollama does not look like Ollama: `--ollama \S+ --version` printed "usage: not-ollama \[-h\]", not "ollama version is …"\. [^\n]*\n$/);
 		assertNothingSpawned(cli, env, stateDir);
 	});
 

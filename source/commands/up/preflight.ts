@@ -3,7 +3,7 @@ import {UsageError} from '../../app/cli-flags.js';
 import {detectGpus, GpuSelectionError, selectGpus} from '../../gpu/detect-gpus.js';
 import type {Gpu} from '../../gpu/gpu.js';
 import {planInstances, type InstancePlan} from '../../supervisor/instance-plan.js';
-import {OllamaNotFoundError, resolveOllamaBinary} from '../../supervisor/ollama-command.js';
+import {checkOllamaVersion, OllamaNotFoundError, resolveOllamaBinary} from '../../supervisor/ollama-command.js';
 import {cleanOrphans} from '../../supervisor/pid-registry.js';
 import {assertPortsFree, PortUnavailableError} from '../../supervisor/port-check.js';
 import type {UpLog} from './up-io.js';
@@ -21,6 +21,12 @@ export type Preflight = {
 /** Everything checked before the first process is spawned; throws a user-facing error when something is wrong. */
 export async function preflight(options: UpOptions, log: Pick<UpLog, 'info' | 'warn'>): Promise<Preflight> {
 	const ollamaPath = await resolveOllamaBinary(options.ollama, options.env);
+	// Once, before anything is spawned: any other executable would start a fleet that only crash-loops.
+	await checkOllamaVersion(ollamaPath, {
+		env: options.env,
+		shownAs: options.ollama === undefined ? `ollama (${ollamaPath})` : `--ollama ${options.ollama}`,
+		probeHost: `127.0.0.1:${options.basePort}`,
+	});
 	const {instances, gpus, detectedGpuCount} = await planFleet(options, log);
 
 	const lastPort = instances.at(-1)?.port ?? options.basePort;
