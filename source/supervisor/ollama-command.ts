@@ -49,7 +49,7 @@ const versionCheckTimeoutMs = 10_000;
 export async function checkOllamaVersion(binary: string, options: {env: NodeJS.ProcessEnv; shownAs: string; probeHost: string; timeoutMs?: number}): Promise<string> {
 	const timeoutMs = options.timeoutMs ?? versionCheckTimeoutMs;
 	const result = await execa(binary, ['--version'], {
-		// Where a server answers does not matter; only that nothing slow (a remote OLLAMA_HOST) is asked.
+		// Only the client's own version matters: no server (a remote OLLAMA_HOST, a slow one) is to be asked.
 		env: {...options.env, OLLAMA_HOST: options.probeHost},
 		extendEnv: false,
 		stdin: 'ignore',

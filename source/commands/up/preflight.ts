@@ -25,7 +25,8 @@ export async function preflight(options: UpOptions, log: Pick<UpLog, 'info' | 'w
 	await checkOllamaVersion(ollamaPath, {
 		env: options.env,
 		shownAs: options.ollama === undefined ? `ollama (${ollamaPath})` : `--ollama ${options.ollama}`,
-		probeHost: `127.0.0.1:${options.basePort}`,
+		// Port 0 refuses at once; an instance left on --base-port would log the probe to a dead supervisor's pipe and die of it.
+		probeHost: '127.0.0.1:0',
 	});
 	const {instances, gpus, detectedGpuCount} = await planFleet(options, log);
 
