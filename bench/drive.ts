@@ -1,4 +1,5 @@
 /** Plays a scenario's clients against one port and times every request on the client side. */
+import {setMaxListeners} from 'node:events';
 import http from 'node:http';
 import {setTimeout as sleep} from 'node:timers/promises';
 import type {ClientPlan, PlannedRequest} from './scenarios.js';
@@ -69,6 +70,8 @@ export type DriveResult = {results: RequestResult[]; timedOut: boolean};
 /** Runs every client to the end, or until `limitMs`, after which whatever is still running is cut off (ok: false). */
 export async function drive(port: number, clients: ClientPlan[], limitMs: number): Promise<DriveResult> {
 	const abort = new AbortController();
+	// Every request in flight listens to the one signal that cuts the run off.
+	setMaxListeners(0, abort.signal);
 	let timedOut = false;
 	const timer = setTimeout(() => {
 		timedOut = true;

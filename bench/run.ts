@@ -10,6 +10,7 @@
 import {readFileSync, writeFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import {limitRunTime} from './cleanup.js';
+import {overheadMarkdown, runOverhead} from './overhead-section.js';
 import {replaceGenerated} from './results-file.js';
 import {policies, routingMarkdown, runRouting} from './routing-section.js';
 import {allScenarios} from './scenarios.js';
@@ -49,6 +50,13 @@ if (sections.has('routing')) {
 	const partial = only.length > 0 ? ` (partial run: --only ${only.join(',')})` : '';
 	const markdown = `${measuredOn}${partial}.\n\n${routingMarkdown(reports)}`;
 	generated.set('routing', markdown);
+	console.log(`\n${markdown}`);
+}
+
+if (sections.has('overhead')) {
+	console.log('\nOverhead: one warm fake instance, direct / nginx / ollama-multi in front, wrk with one thread.');
+	const markdown = `${measuredOn}.\n\n${overheadMarkdown(await runOverhead(line => console.log(line)))}`;
+	generated.set('overhead', markdown);
 	console.log(`\n${markdown}`);
 }
 

@@ -91,7 +91,7 @@ function floodScenario(): Scenario {
 	// Four one-token requests at the start load the model on both GPUs, so the idle phase measures warm chats.
 	const warmUp = Array.from({length: 4}, (_, index) => ({model: 'alpha:7b', tokens: 1, route: 'generate' as const, prompt: `warm up ${index}`, sendAt: 0}));
 	const flood = Array.from({length: 300}, (_, index) => ({...request(random, one, 16, 16, index), sendAt: floodStartMs}));
-	const chats = Array.from({length: 20}, (_, index) => ({...request(random, one, 32, 32, index, 'chat'), sendAt: 1000 * (index + 1)}));
+	const chats = Array.from({length: 16}, (_, index) => ({...request(random, one, 32, 32, index, 'chat'), sendAt: 1000 * (index + 1)}));
 	return {
 		id: 'flood',
 		title: 'One client floods 300 requests at 6.5 s while another sends one chat a second; 2 GPUs at 150 tok/s',
