@@ -10,6 +10,7 @@
 import {readFileSync, writeFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import {limitRunTime} from './cleanup.js';
+import {footprintMarkdown, runFootprint} from './footprint-section.js';
 import {overheadMarkdown, runOverhead} from './overhead-section.js';
 import {replaceGenerated} from './results-file.js';
 import {policies, routingMarkdown, runRouting} from './routing-section.js';
@@ -57,6 +58,13 @@ if (sections.has('overhead')) {
 	console.log('\nOverhead: one warm fake instance, direct / nginx / ollama-multi in front, wrk with one thread.');
 	const markdown = `${measuredOn}.\n\n${overheadMarkdown(await runOverhead(line => console.log(line)))}`;
 	generated.set('overhead', markdown);
+	console.log(`\n${markdown}`);
+}
+
+if (sections.has('footprint')) {
+	console.log('\nFootprint: the real CLI over 8 fake GPUs, the supervisor process alone.');
+	const markdown = `${measuredOn}.\n\n${footprintMarkdown(await runFootprint(line => console.log(line)))}`;
+	generated.set('footprint', markdown);
 	console.log(`\n${markdown}`);
 }
 
