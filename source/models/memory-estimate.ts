@@ -138,10 +138,9 @@ export function estimateModelMemory(shape: ModelShape, fileBytes: number, tensor
 	const weightsBytes = layerWeights.reduce((sum, size) => sum + size, 0) + outputBytes;
 	const spareLayer = (layerWeights[0] ?? 0) + kvPerLayer;
 
-	let {full, partial} = graphSize(shape, context, batch, kvBytes);
-	if (gpuCount > 1) {
-		full = partial;
-	}
+	const graph = graphSize(shape, context, batch, kvBytes);
+	const {partial} = graph;
+	const full = gpuCount > 1 ? partial : graph.full;
 
 	const perGpu = CUDA_MINIMUM_MEMORY_BYTES + spareLayer;
 	const vramBytes = gpuCount * (perGpu + full) + weightsBytes + kvBytes;
