@@ -9,7 +9,7 @@ import {resolveStateDir} from '../app/state-dir.js';
 import {version} from '../app/version.js';
 import {createControlLayer} from '../control/control-layer.js';
 import {exposurePolicy} from '../control/control-auth.js';
-import {detectGpus, GpuSelectionError, selectGpus} from '../gpu/detect-gpus.js';
+import {detectGpus, GpuSelectionError, selectGpuGroups} from '../gpu/detect-gpus.js';
 import type {Gpu} from '../gpu/gpu.js';
 import {GpuMonitor} from '../gpu/gpu-monitor.js';
 import {OllamaProxy} from '../proxy/proxy-server.js';
@@ -328,8 +328,8 @@ async function planFleet(options: UpOptions, log: UpLog): Promise<Omit<Preflight
 			log.warn(warning);
 		}
 
-		const gpus = selectGpus(detection.gpus, options.gpus);
-		return {instances: planInstances(gpus, options.basePort), gpus, detectedGpuCount: detection.gpus.length};
+		const groups = selectGpuGroups(detection.gpus, options.gpus);
+		return {instances: planInstances(groups, options.basePort), gpus: groups.flat(), detectedGpuCount: detection.gpus.length};
 	}
 
 	if (options.gpus !== undefined && options.gpus.trim() !== '' && options.gpus.trim().toLowerCase() !== 'all') {
