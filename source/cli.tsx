@@ -32,7 +32,8 @@ const cli = meow(`
 	  --port N            Port of the Ollama-compatible endpoint (default 11434)
 	  --host ADDRESS      Address it listens on (default 127.0.0.1; anything else exposes it to the network)
 	  --base-port N       Instance i listens on 127.0.0.1:(N + i) (default --port + 1)
-	  --gpus LIST         GPUs to use: indexes or UUIDs, comma-separated, e.g. 0,2 (default all)
+	  --gpus LIST         GPUs to use: indexes or UUIDs, comma-separated, e.g. 0,2 (default all);
+	                      "+" joins GPUs into one instance for models bigger than one GPU: 0+1,2,3
 	  --instances N       CPU-only instances to run when no NVIDIA GPU is found (default 1)
 	  --ollama PATH       The ollama binary (default: ollama on PATH)
 	  --parallel N        Requests each instance serves at once: its OLLAMA_NUM_PARALLEL
@@ -50,6 +51,7 @@ const cli = meow(`
 
 	Options for the other commands
 	  --json              gpus, status: print JSON
+	  --gpus LIST         gpus: list them by the instances up --gpus LIST would run (0+1,2)
 	  --port, --host      status, drain, undrain, restart: where the running ollama-multi listens
 	  --token TOKEN       status, drain, undrain, restart: its control token
 	  --follow, -f        logs: keep printing new lines
@@ -109,7 +111,7 @@ async function main(): Promise<number> {
 
 		case 'gpus': {
 			expectArguments(0);
-			return gpus({json: cli.flags.json});
+			return gpus({json: cli.flags.json, groups: stringFlag('gpus', cli.flags.gpus)});
 		}
 
 		case 'status': {
