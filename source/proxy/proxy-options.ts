@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type {InstanceSource} from './instance-source.js';
+import type {ColdLoadChoice} from '../models/cold-load.js';
 import type {RoutingStrategy} from './routing-policy.js';
 
 export type OllamaProxyOptions = {
@@ -32,6 +33,12 @@ export type OllamaProxyOptions = {
 	 * It runs before the API key check, so it applies its own rules.
 	 */
 	intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
+	/** GPU memory a model needs before a cold load, in MiB (source/models: the memory estimate); default: the largest size_vram /api/ps showed. */
+	modelSizeMiB?: (model: string) => number | undefined;
+	/** Free GPU memory of an instance, summed over its GPUs, from the telemetry; default: its total minus what /api/ps lists. */
+	freeMemoryMiB?: (instanceId: string) => number | undefined;
+	/** Told where each cold load goes and why (see source/models/cold-load.ts). */
+	onColdLoad?: (model: string, choice: ColdLoadChoice, needMiB: number) => void;
 	/** When set, Ollama API requests need `Authorization: Bearer <apiKey>` (GET / stays open for health checks). */
 	apiKey?: string;
 };

@@ -85,6 +85,9 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			maxQueue: this.#maxQueue,
 			affinityWaitMs: options.affinityWaitMs ?? defaultAffinityWaitMs,
 			spillWhereItFits: options.affinitySpillWhereItFits ?? true,
+			modelSizeMiB: options.modelSizeMiB,
+			freeMemoryMiB: options.freeMemoryMiB,
+			onColdLoad: options.onColdLoad,
 			onChange,
 		});
 		this.#ledger = new RequestLedger({
