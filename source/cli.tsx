@@ -40,6 +40,8 @@ const cli = meow(`
 	                      (default: OLLAMA_NUM_PARALLEL from the environment, else Ollama's default, 1)
 	  --max-queue N       Requests that may wait for a free instance before 503 (default 512)
 	  --strategy NAME     least-busy (default: free slot, model already loaded first) or round-robin
+	  --preload LIST      Models to load at start, e.g. llama3.2:3b,qwen2.5:7b=2 (=N: on the N instances
+	                      with the most free GPU memory; default every instance); OLLAMA_KEEP_ALIVE applies
 	  --no-ui             No dashboard: one log line per event (automatic when stdout is not a terminal)
 	  --readonly          Dashboard shows, but its keys cannot drain or restart instances
 	  --token TOKEN       Required for the control routes (drain, restart...) when --host is not loopback
@@ -66,6 +68,7 @@ const cli = meow(`
 	Examples
 	  $ ollama-multi up
 	  $ ollama-multi up --gpus 0,2 --parallel 4 --port 11435
+	  $ ollama-multi up --gpus 0+1,2,3 --preload llama3.1:70b,llama3.2:3b=2
 	  $ ollama-multi gpus --json
 	  $ ollama-multi drain 1
 `, {
@@ -87,6 +90,7 @@ const cli = meow(`
 		apiKey: {type: 'string'},
 		logFormat: {type: 'string'},
 		stateDir: {type: 'string'},
+		preload: {type: 'string'},
 		json: {type: 'boolean', default: false},
 		follow: {type: 'boolean', shortFlag: 'f', default: false},
 		lines: {type: 'string'},

@@ -12,6 +12,8 @@ import {exposurePolicy} from '../control/control-auth.js';
 import {detectGpus, GpuSelectionError, selectGpuGroups} from '../gpu/detect-gpus.js';
 import type {Gpu} from '../gpu/gpu.js';
 import {GpuMonitor} from '../gpu/gpu-monitor.js';
+import {FleetMemory} from '../models/fleet-memory.js';
+import {parsePreloadSpec, Preloader, type PreloadEntry} from '../models/preload.js';
 import {OllamaProxy} from '../proxy/proxy-server.js';
 import {planInstances, type InstancePlan} from '../supervisor/instance-plan.js';
 import {OllamaNotFoundError, resolveOllamaBinary} from '../supervisor/ollama-command.js';
@@ -45,6 +47,8 @@ export type UpOptions = {
 	stateDir: string;
 	/** The environment instances inherit. */
 	env: NodeJS.ProcessEnv;
+	/** `--preload`: models loaded when the fleet starts. */
+	preload?: PreloadEntry[];
 	timings?: Partial<SupervisorTimings>;
 };
 
@@ -64,6 +68,7 @@ export type UpFlags = {
 	apiKey?: string;
 	logFormat?: string;
 	stateDir?: string;
+	preload?: string;
 };
 
 /** Checks the flags of `up`; throws UsageError with a message fit for the user. */
@@ -87,6 +92,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		logFormat: parseChoice('log-format', stringFlag('log-format', flags.logFormat), logFormats, 'text'),
 		stateDir: resolveStateDir(stringFlag('state-dir', flags.stateDir), env),
 		env,
+		preload: parsePreloadSpec(stringFlag('preload', flags.preload)),
 	};
 }
 
@@ -151,6 +157,18 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	const supervisor = createSupervisor(options, plan);
 	const gpuMonitor = plan.gpus.length > 0 ? new GpuMonitor({env: options.env, gpuCount: plan.detectedGpuCount}) : undefined;
 	const control = createControlLayer({supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt});
+	// Memory lines go to the headless log; the dashboard shows the same on its panels.
+	let warnMemory: (message: string) => void = () => undefined;
+	let infoMemory: (message: string) => void = () => undefined;
+	const memory = new FleetMemory({
+		instances: () => supervisor.snapshot(),
+		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
+		env: options.env,
+		parallel: options.parallel,
+		warn: message => {
+			warnMemory(message);
+		},
+	});
 	const proxy = new OllamaProxy({
 		instances: supervisor,
 		host: options.host,
@@ -159,6 +177,30 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		maxQueue: options.maxQueue,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
+		modelSizeMiB: model => memory.modelSizeMiB(model),
+		freeMemoryMiB: instanceId => memory.freeMemoryMiB(instanceId),
+		onColdLoad: (model, choice, needMiB) => {
+			memory.onColdLoad(model, choice, needMiB);
+		},
+	});
+	proxy.on('change', snapshot => {
+		memory.observe(snapshot);
+	});
+	const preloader = new Preloader({
+		entries: options.preload ?? [],
+		instances: () => supervisor.snapshot(),
+		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
+		needMiB: model => memory.catalog.needMiB(model),
+		installedModels: async () => {
+			await memory.refresh();
+			return memory.catalog.installedModels();
+		},
+		info: message => {
+			infoMemory(message);
+		},
+		warn: message => {
+			warnMemory(message);
+		},
 	});
 	const {controller} = control.attach(proxy);
 	try {
@@ -186,15 +228,23 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 	if (options.ui) {
 		await supervisor.start();
-		await runDashboard({supervisor, proxy, gpuMonitor, controller, inventory: plan.gpus, startedAt, readonly: options.readonly, shutdown});
+		preloader.whenFleetSettles(supervisor);
+		await runDashboard({supervisor, proxy, gpuMonitor, preloader, controller, inventory: plan.gpus, startedAt, readonly: options.readonly, shutdown});
 		earlyLog.info(`ollama-multi on ${endpoint} stopped, and its ${instanceCount} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
 		return 0;
 	}
 
 	const reporter = startHeadlessReporter({supervisor, proxy, gpuMonitor, format: options.logFormat, write: io.stdout});
+	warnMemory = message => {
+		reporter.warn(message);
+	};
+	infoMemory = message => {
+		reporter.info(message);
+	};
 	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${instance.gpu.uuid})` : ''}`).join(', ');
 	reporter.info(`Ollama API on ${endpoint} (${options.strategy}); starting ${instanceCount}: ${instanceList}; Ctrl-C or SIGTERM stops them all`);
 	await supervisor.start();
+	preloader.whenFleetSettles(supervisor);
 	const signal = await untilStopSignal({stop: shutdown}, reporter);
 	reporter.info(`${signal}: all instances stopped`);
 	reporter.stop();
@@ -232,6 +282,7 @@ type DashboardRun = {
 	supervisor: Supervisor;
 	proxy: OllamaProxy;
 	gpuMonitor: GpuMonitor | undefined;
+	preloader: Preloader;
 	controller: FleetActions;
 	inventory: Gpu[];
 	startedAt: number;
@@ -241,7 +292,7 @@ type DashboardRun = {
 
 /** The dashboard until q, Ctrl-C (a key press in raw mode), SIGTERM or SIGHUP; a second one kills the instances at once. */
 async function runDashboard(run: DashboardRun): Promise<void> {
-	const store = createDashboardStore({supervisor: run.supervisor, proxy: run.proxy, gpuMonitor: run.gpuMonitor, inventory: run.inventory, startedAt: run.startedAt});
+	const store = createDashboardStore({supervisor: run.supervisor, proxy: run.proxy, gpuMonitor: run.gpuMonitor, preloads: run.preloader, inventory: run.inventory, startedAt: run.startedAt});
 	let stopping: Promise<void> | undefined;
 	let quitRequested!: () => void;
 	const quitting = new Promise<void>(resolve => {

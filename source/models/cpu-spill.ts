@@ -46,6 +46,6 @@ export function suggestGpuGroup(sizeBytes: number, gpus: readonly InstanceGpu[])
 export function describeSpill(spill: CpuSpill): string {
 	const hint = spill.suggestedGpus === null
 		? 'no group of this machine\'s GPUs holds it; expect CPU speed'
-		: `up --gpus ${spill.suggestedGpus} (with other GPUs after a comma) would hold it on GPU`;
+		: `up --gpus ${spill.suggestedGpus} would hold it on GPU`;
 	return `${spill.model} does not fit in ${spill.instanceId}'s GPU memory: ${spill.gpuSharePercent}% on GPU, the rest runs on the CPU, much slower; ${hint}`;
 }

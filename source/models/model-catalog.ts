@@ -135,6 +135,11 @@ export class ModelCatalog {
 		return observed ? bytesToMiB(observed.sizeBytes) : (fileBytes === undefined ? undefined : bytesToMiB(fileBytes));
 	}
 
+	/** The names /api/tags listed, normalised. */
+	installedModels(): string[] {
+		return [...this.#tags.keys()];
+	}
+
 	/** Whether /api/tags lists the model (after updateTags); unknown models get Ollama's own 404. */
 	isInstalled(model: string): boolean {
 		return this.#tags.has(normalizeModelName(model));

@@ -121,8 +121,28 @@ function tokensLine(view: DashboardInstance, width: number, prefix: Line = []): 
 	return [...head, {text: sparkline(traffic?.tokensPerSecondHistory ?? [], room), colour: 'cyan'}];
 }
 
+/** `--preload` models still loading there, not yet listed by /api/ps. */
+function loadingModels(view: DashboardInstance): string[] {
+	const loaded = new Set((view.traffic?.loadedModels ?? []).map(model => model.name));
+	return (view.preloading ?? []).filter(name => !loaded.has(name));
+}
+
+function loadingLine(names: string[], width: number): Line {
+	return spread([{text: names.join(', '), bold: true}], [{text: ' loading…', colour: 'cyan'}], width);
+}
+
 function modelLines(view: DashboardInstance, width: number, now: number, count: number): Line[] {
+	const loading = loadingModels(view);
 	const models = view.traffic?.loadedModels ?? [];
+	if (loading.length > 0) {
+		const rest = models.length === 0 ? Array.from({length: count - 1}, (): Line => []) : modelLines({...view, preloading: undefined}, width, now, count - 1);
+		return [loadingLine(loading, width), ...rest].slice(0, count);
+	}
+
+	if (count <= 0) {
+		return [];
+	}
+
 	if (models.length === 0) {
 		return [[{text: 'no model loaded', dim: true}], ...Array.from({length: count - 1}, (): Line => [])];
 	}
@@ -145,6 +165,11 @@ function modelLines(view: DashboardInstance, width: number, now: number, count: 
 }
 
 function compactModelLine(view: DashboardInstance, width: number, now: number): Line {
+	const loading = loadingModels(view);
+	if (loading.length > 0) {
+		return loadingLine(loading, width);
+	}
+
 	const models = view.traffic?.loadedModels ?? [];
 	if (models.length === 0) {
 		return [{text: 'no model loaded', dim: true}];

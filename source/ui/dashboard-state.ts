@@ -17,6 +17,8 @@ export type DashboardInstance = {
 	telemetry: GpuTelemetry | undefined;
 	/** Each GPU of a `--gpus 0+1` group; absent for an instance on one GPU. */
 	groupTelemetry?: Array<{index: number; telemetry: GpuTelemetry | undefined}>;
+	/** `--preload` models loading there now; absent when none. */
+	preloading?: string[];
 };
 
 export type FleetHeader = Omit<ProxySnapshot, 'instances'> & {
@@ -41,6 +43,7 @@ export type DashboardInputs = {
 	proxy: ProxySnapshot;
 	samples: GpuSample[];
 	inventory: Gpu[];
+	preloading?: ReadonlyMap<string, string[]>;
 	startedAt: number;
 	now: number;
 };
@@ -98,6 +101,11 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 		};
 		if (members.length > 1) {
 			view.groupTelemetry = members.map(({index, telemetry}) => ({index, telemetry}));
+		}
+
+		const preloading = inputs.preloading?.get(instance.id);
+		if (preloading && preloading.length > 0) {
+			view.preloading = preloading;
 		}
 
 		return view;
