@@ -27,6 +27,7 @@ describe('resolveInstance', () => {
 			{index: 4, uuid: 'GPU-44440000-aaaa', name: 'A', memoryTotalMiB: 24_564}, {index: 5, uuid: 'GPU-55550000-aaaa', name: 'A', memoryTotalMiB: 24_564}]};
 		assert.equal(resolveInstance('5', [...fleet, pair]), 'gpu4+5');
 		assert.equal(resolveInstance('gpu4+5', [...fleet, pair]), 'gpu4+5');
+		assert.equal(resolveInstance('4+5', [...fleet, pair]), 'gpu4+5');
 		assert.equal(resolveInstance('GPU-5555', [...fleet, pair]), 'gpu4+5');
 	});
 

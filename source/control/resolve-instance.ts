@@ -26,7 +26,7 @@ export function resolveInstance(reference: string, instances: readonly Resolvabl
 		throw new InstanceReferenceError(`No instance given. ${describeKnown(instances)}`, 'unknown');
 	}
 
-	const byId = instances.find(instance => instance.id.toLowerCase() === wanted);
+	const byId = instances.find(instance => instance.id.toLowerCase() === wanted || instance.id.toLowerCase() === `gpu${wanted}`);
 	if (byId) {
 		return byId.id;
 	}
