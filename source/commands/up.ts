@@ -241,7 +241,7 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	infoMemory = message => {
 		reporter.info(message);
 	};
-	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${instance.gpu.uuid})` : ''}`).join(', ');
+	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${(instance.gpus ?? [instance.gpu]).map(gpu => gpu.uuid).join(',')})` : ''}`).join(', ');
 	reporter.info(`Ollama API on ${endpoint} (${options.strategy}); starting ${instanceCount}: ${instanceList}; Ctrl-C or SIGTERM stops them all`);
 	await supervisor.start();
 	preloader.whenFleetSettles(supervisor);
