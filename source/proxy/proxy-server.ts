@@ -98,6 +98,9 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			affinityWaitMs: options.affinityWaitMs ?? defaultAffinityWaitMs,
 			spillWhereItFits: options.affinitySpillWhereItFits ?? true,
 			startWaitMs,
+			modelSizeMiB: options.modelSizeMiB,
+			freeMemoryMiB: options.freeMemoryMiB,
+			onColdLoad: options.onColdLoad,
 			onChange,
 		});
 		this.#ledger = new RequestLedger({

@@ -2,6 +2,8 @@ import type {FleetActions} from '../../app/fleet-actions.js';
 import {version} from '../../app/version.js';
 import {createControlLayer} from '../../control/control-layer.js';
 import {GpuMonitor} from '../../gpu/gpu-monitor.js';
+import {FleetMemory} from '../../models/fleet-memory.js';
+import {Preloader} from '../../models/preload.js';
 import {OllamaProxy} from '../../proxy/proxy-server.js';
 import {Supervisor} from '../../supervisor/supervisor.js';
 import {defaultSupervisorTimings} from '../../supervisor/supervisor-timings.js';
@@ -15,6 +17,10 @@ export type Fleet = {
 	proxy: OllamaProxy;
 	gpuMonitor: GpuMonitor | undefined;
 	controller: FleetActions;
+	/** `--preload` (nothing to do without it): call whenFleetSettles once the supervisor started. */
+	preloader: Preloader;
+	/** Where memory notes (a model that fits nowhere, a CPU spill, preloads) are written; none until set (the dashboard shows them). */
+	setNotes(notes: {info(message: string): void; warn(message: string): void}): void;
 	startedAt: number;
 	/** Stops taking requests, then stops every instance (SIGTERM, SIGKILL after the grace period) and the GPU readings. */
 	stop(): Promise<void>;
@@ -27,6 +33,15 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 	const supervisor = createSupervisor(options, plan);
 	const gpuMonitor = plan.gpus.length > 0 ? new GpuMonitor({env: options.env, gpuCount: plan.detectedGpuCount}) : undefined;
 	const control = createControlLayer({supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt});
+	const ignore = (_message: string) => undefined;
+	let notes: {info(message: string): void; warn(message: string): void} = {info: ignore, warn: ignore};
+	const memory = new FleetMemory({
+		instances: () => supervisor.snapshot(),
+		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
+		env: options.env,
+		parallel: options.parallel,
+		warn: message => notes.warn(message),
+	});
 	const proxy = new OllamaProxy({
 		instances: supervisor,
 		host: options.host,
@@ -36,6 +51,26 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
+		modelSizeMiB: model => memory.modelSizeMiB(model),
+		freeMemoryMiB: instanceId => memory.freeMemoryMiB(instanceId),
+		onColdLoad: (model, choice, needMiB) => {
+			memory.onColdLoad(model, choice, needMiB);
+		},
+	});
+	proxy.on('change', snapshot => {
+		memory.observe(snapshot);
+	});
+	const preloader = new Preloader({
+		entries: options.preload ?? [],
+		instances: () => supervisor.snapshot(),
+		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
+		needMiB: model => memory.catalog.needMiB(model),
+		installedModels: async () => {
+			await memory.refresh();
+			return memory.catalog.installedModels();
+		},
+		info: message => notes.info(message),
+		warn: message => notes.warn(message),
 	});
 	const {controller} = control.attach(proxy);
 	const stopGraceMs = {...defaultSupervisorTimings, ...options.timings}.stopGraceMs;
@@ -45,6 +80,10 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		proxy,
 		gpuMonitor,
 		controller,
+		preloader,
+		setNotes(next) {
+			notes = {info: message => next.info(message), warn: message => next.warn(message)};
+		},
 		startedAt,
 		async stop() {
 			await proxy.close();

@@ -4,6 +4,7 @@ import {
 } from '../../app/cli-flags.js';
 import {resolveStateDir} from '../../app/state-dir.js';
 import {defaultStartWaitMs} from '../../proxy/start-wait.js';
+import {parsePreloadSpec, type PreloadEntry} from '../../models/preload.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
 
 export type UpOptions = {
@@ -31,6 +32,8 @@ export type UpOptions = {
 	stateDir: string;
 	/** The environment instances inherit. */
 	env: NodeJS.ProcessEnv;
+	/** `--preload`: models loaded when the fleet starts. */
+	preload?: PreloadEntry[];
 	timings?: Partial<SupervisorTimings>;
 };
 
@@ -51,6 +54,7 @@ export type UpFlags = {
 	apiKey?: string;
 	logFormat?: string;
 	stateDir?: string;
+	preload?: string;
 };
 
 /** Checks the flags of `up`; throws UsageError with a message fit for the user. */
@@ -75,5 +79,6 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		logFormat: parseChoice('log-format', stringFlag('log-format', flags.logFormat), logFormats, 'text'),
 		stateDir: resolveStateDir(stringFlag('state-dir', flags.stateDir), env),
 		env,
+		preload: parsePreloadSpec(stringFlag('preload', flags.preload)),
 	};
 }
