@@ -104,7 +104,7 @@ async function main(): Promise<number> {
 			expectArguments(0);
 			const code = await up(upOptionsFromFlags(cli.flags, process.env, process.stdout.isTTY === true));
 			// Every instance is gone by now; do not wait on a socket or timer someone forgot.
-			process.exit(code);
+			return process.exit(code);
 		}
 
 		case 'gpus': {

@@ -4,7 +4,6 @@ import {mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {promisify} from 'node:util';
 import {after, describe, it} from 'node:test';
 import {DOUBLES_BIN, doublesEnv} from './helpers/doubles.js';
 

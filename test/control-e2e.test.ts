@@ -93,14 +93,14 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 			assert.ok(Date.now() < deadline, `up did not get ready:\n${upOutput}`);
 			assert.equal(up.exitCode, null, `up exited:\n${upOutput}`);
 			try {
-				// eslint-disable-next-line no-await-in-loop
+				 
 				const report = await status();
 				if (report.instances.length === gpuCount && report.instances.every(instance => instance.state === 'ready')) {
 					break;
 				}
 			} catch {}
 
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await new Promise(resolve => setTimeout(resolve, 100));
 		}
 	});
@@ -178,7 +178,7 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 		const results: boolean[] = [];
 		const workers = Array.from({length: 4}, async () => {
 			while (running) {
-				// eslint-disable-next-line no-await-in-loop
+				 
 				results.push((await completedChat()).ok);
 			}
 		});
@@ -213,9 +213,9 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 			[...exposition.matchAll(/^ollama_multi_requests_total\{[^}]*route="\/api\/chat",status="200"\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
 		const deadline = Date.now() + 3000;
 		while (counted(text) !== chatsOk && Date.now() < deadline) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await new Promise(resolve => setTimeout(resolve, 50));
-			// eslint-disable-next-line no-await-in-loop
+			 
 			text = await metrics();
 		}
 

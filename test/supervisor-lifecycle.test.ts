@@ -71,7 +71,7 @@ async function startFleet(t: TestContext, options: {count?: number; env?: Record
 					return found;
 				}
 
-				// eslint-disable-next-line no-await-in-loop
+				 
 				await delay(20);
 			}
 
@@ -104,7 +104,7 @@ async function loadModel(port: number): Promise<void> {
 async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
 	const deadline = Date.now() + timeoutMs;
 	while (!condition() && Date.now() < deadline) {
-		// eslint-disable-next-line no-await-in-loop
+		 
 		await delay(20);
 	}
 
@@ -124,7 +124,7 @@ describe('supervisor', () => {
 			assert.equal(env['OLLAMA_HOST'], `127.0.0.1:${port}`);
 			assert.equal(env['OLLAMA_NOPRUNE'], '1');
 			assert.equal(env['OLLAMA_KEEP_ALIVE'], '7m');
-			// eslint-disable-next-line no-await-in-loop
+			 
 			const state = await fakeState(port);
 			assert.equal(state.cudaVisibleDevices, fleet.gpus[index]!.uuid);
 		}

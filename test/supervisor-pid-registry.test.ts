@@ -45,7 +45,7 @@ async function deadPid(): Promise<number> {
 
 async function waitFor(condition: () => boolean): Promise<void> {
 	for (let tries = 0; tries < 200 && !condition(); tries++) {
-		// eslint-disable-next-line no-await-in-loop
+		 
 		await delay(25);
 	}
 }

@@ -42,7 +42,7 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000)
 			assert.fail(`timed out waiting for ${what}`);
 		}
 
-		// eslint-disable-next-line no-await-in-loop
+		 
 		await delay(10);
 	}
 }
@@ -54,7 +54,7 @@ describe('instance log rotation', () => {
 		const log = new RotatingLog({file, maxBytes: 1000});
 		for (const line of written) {
 			log.writeLine(line);
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await nextTurn();
 		}
 
@@ -89,7 +89,7 @@ describe('instance log rotation', () => {
 				log.writeLine(line);
 			}
 
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await log.close();
 		}
 
@@ -109,7 +109,7 @@ describe('instance log rotation', () => {
 		const later = numbered(4, 100);
 		for (const line of later) {
 			log.writeLine(line);
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await nextTurn();
 		}
 

@@ -30,7 +30,7 @@ export async function resolveOllamaBinary(ollamaPath: string | undefined, env: N
 		}
 
 		const candidate = path.resolve(directory, name);
-		// eslint-disable-next-line no-await-in-loop
+		 
 		if (await isExecutableFile(candidate)) {
 			return candidate;
 		}

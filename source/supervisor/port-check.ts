@@ -18,7 +18,7 @@ export class PortUnavailableError extends Error {
 /** Throws a PortUnavailableError, with what to do about it, for the first port that cannot be bound. */
 export async function assertPortsFree(claims: PortClaim[]): Promise<void> {
 	for (const claim of claims) {
-		// eslint-disable-next-line no-await-in-loop
+		 
 		const code = await tryBind(claim.host, claim.port);
 		if (code !== undefined) {
 			throw new PortUnavailableError(describePortProblem(claim, code), claim, code);

@@ -232,7 +232,6 @@ export const GpuPanel = memo(function GpuPanel({view, width, detail, selected, n
 	return (
 		<Box flexDirection="column" width={width} flexShrink={0}>
 			{lines.map((line, index) => (
-				// eslint-disable-next-line react/no-array-index-key
 				<SegmentLine key={index} line={line} />
 			))}
 		</Box>

@@ -151,7 +151,7 @@ export async function freePortRange(count: number): Promise<number> {
 	for (let attempt = 0; attempt < 50; attempt++) {
 		// Below Linux's ephemeral range (32768+), where the OS hands out ports to other tests' connections.
 		const base = 20_000 + Math.floor(Math.random() * 12_000);
-		// eslint-disable-next-line no-await-in-loop
+		 
 		const free = await Promise.all(Array.from({length: count}, async (_, offset) => isFree(base + offset)));
 		if (free.every(Boolean)) {
 			return base;

@@ -78,7 +78,7 @@ export class TmuxTerminal {
 	/** tmux key names (`Escape`, `Enter`, `C-c`) or literal text, each sent as a separate key press. */
 	async sendKeys(...keys: string[]): Promise<void> {
 		for (const key of keys) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await this.#tmux(['send-keys', '-t', this.#target, key]);
 		}
 	}
@@ -88,7 +88,7 @@ export class TmuxTerminal {
 		const deadline = Date.now() + timeoutMs;
 		let screen = '';
 		for (;;) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			screen = await this.screen();
 			if (test(screen)) {
 				return screen;
@@ -98,7 +98,7 @@ export class TmuxTerminal {
 				throw new Error(`Timed out after ${timeoutMs} ms waiting for the screen to show ${description}. Last screen:\n${screen}`);
 			}
 
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await delay(150);
 		}
 	}
@@ -113,11 +113,11 @@ export class TmuxTerminal {
 			}
 
 			if (Date.now() > deadline) {
-				// eslint-disable-next-line no-await-in-loop
+				 
 				throw new Error(`The program did not exit within ${timeoutMs} ms. Last screen:\n${await this.screen()}`);
 			}
 
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await delay(150);
 		}
 	}
