@@ -77,7 +77,6 @@ describe('model-server metrics for the endpoint picker (real CLI)', {skip: built
 		// One at a time, so the placement is known: the first two share the GPU that loaded the model, the third goes to the other.
 		for (let count = 1; count <= 3; count++) {
 			startGeneration();
-			// eslint-disable-next-line no-await-in-loop
 			await untilRunning(count, 0);
 		}
 

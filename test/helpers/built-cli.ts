@@ -61,7 +61,6 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 	let lastError: unknown;
 	for (;;) {
 		try {
-			// eslint-disable-next-line no-await-in-loop
 			const result = await check();
 			if (result !== undefined) {
 				return result;
@@ -74,7 +73,6 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 			throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
 		}
 
-		// eslint-disable-next-line no-await-in-loop
 		await delay(100);
 	}
 }
