@@ -20,6 +20,8 @@ export type ControlLayerOptions = {
 	/** The address the proxy binds: decides whether mutations need a token when none is set. */
 	host: string;
 	token?: string | undefined;
+	/** `--public-metrics`: /metrics without the token. */
+	publicMetrics?: boolean | undefined;
 	version: string;
 	startedAt?: number;
 	drainTimeoutMs?: number;
@@ -69,6 +71,7 @@ export function createControlLayer(options: ControlLayerOptions): ControlLayer {
 				controller,
 				metrics,
 				auth: createControlAuth({host: options.host, token: options.token}),
+				publicMetrics: options.publicMetrics,
 				version: options.version,
 				startedAt,
 			});

@@ -10,7 +10,7 @@ export function formatStatusReport(report: StatusReport): string {
 	const header = ['INSTANCE', 'GPU', 'PORT', 'PID', 'STATE', 'IN FLIGHT', 'QUEUED', 'RESTARTS', 'TOK/S', 'MEMORY', 'MODELS'];
 	const rows = report.instances.map(instance => [
 		instance.id,
-		instance.gpu ? `${instance.gpu.index} ${instance.gpu.name.replace(/^NVIDIA /, '')}` : 'cpu',
+		gpuColumn(instance),
 		String(instance.port),
 		instance.pid === null ? '-' : String(instance.pid),
 		stateLabel(instance),
@@ -26,13 +26,13 @@ export function formatStatusReport(report: StatusReport): string {
 		lines.push('(no instance)');
 	}
 
-	const notes = report.instances.filter(instance => instance.lastExitReason !== null || instance.crashLoop);
+	const notes = report.instances.filter(instance => instance.lastExitReason !== null || instance.crashLoop || instance.host !== undefined);
 	if (notes.length > 0) {
 		lines.push('');
 		for (const instance of notes) {
-			const reason = instance.lastExitReason ? `last exit: ${instance.lastExitReason}` : '';
+			const reason = instance.lastExitReason ? `${instance.host === undefined ? 'last exit: ' : ''}${instance.lastExitReason}` : '';
 			const loop = instance.crashLoop ? `crash loop, not restarted automatically (ollama-multi restart ${instance.id})` : '';
-			lines.push(`${instance.id}: ${[reason, loop].filter(Boolean).join('; ')}`);
+			lines.push(`${instance.id}: ${[remoteNote(instance), reason, loop].filter(Boolean).join('; ')}`);
 		}
 	}
 
@@ -42,6 +42,29 @@ export function formatStatusReport(report: StatusReport): string {
 /** One line naming an instance the way people know it: `gpu1 (GPU 1, NVIDIA GeForce RTX 3090)`. */
 export function describeInstance(instance: Pick<InstanceStatus, 'id' | 'gpu'>): string {
 	return instance.gpu ? `${instance.id} (GPU ${instance.gpu.index}, ${instance.gpu.name})` : instance.id;
+}
+
+function gpuColumn(instance: InstanceStatus): string {
+	if (instance.host !== undefined) {
+		return `remote ${instance.host}`;
+	}
+
+	return instance.gpu ? `${instance.gpu.index} ${instance.gpu.name.replace(/^NVIDIA /, '')}` : 'cpu';
+}
+
+/** A remote upstream: its address and kind, and a peer's GPUs as it reports them. */
+function remoteNote(instance: InstanceStatus): string {
+	const remote = instance.remote;
+	if (instance.host === undefined || remote === undefined) {
+		return '';
+	}
+
+	const kind = remote.kind === 'unknown' ? 'not reached yet' : `${remote.kind}${remote.version ? ` ${remote.version}` : ''}`;
+	const gpus = remote.gpus.map(gpu => {
+		const memory = gpu.memoryTotalMiB === null ? '' : ` ${gpu.memoryUsedMiB === null ? '?' : (gpu.memoryUsedMiB / 1024).toFixed(1)}/${(gpu.memoryTotalMiB / 1024).toFixed(1)} GiB`;
+		return `${gpu.id} ${gpu.state}${memory}${gpu.utilizationPercent === null ? '' : ` ${gpu.utilizationPercent}%`}`;
+	});
+	return `remote ${remote.url}, ${kind}${gpus.length > 0 ? `, its GPUs: ${gpus.join(', ')}` : ''}`;
 }
 
 function stateLabel(instance: InstanceStatus): string {
