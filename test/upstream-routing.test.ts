@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import {after, before, describe, it} from 'node:test';
+import {FleetController} from '../source/app/fleet-controller.js';
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
 import {createRemoteUpstreams, FleetWithUpstreams, RemoteUpstreamError} from '../source/upstream/fleet-with-upstreams.js';
 import {parseUpstreamAddress, parseUpstreamAddresses} from '../source/upstream/upstream-address.js';
 import {UsageError} from '../source/app/cli-flags.js';
 import {eventually} from './helpers/built-cli.js';
 import {startFakeOllama, type FakeOllama} from './helpers/doubles.js';
-import {FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
 
 /** Remote upstreams in the real proxy: two fake ollamas on loopback ports stand for two boxes on a LAN. */
 
@@ -108,5 +109,25 @@ describe('remote upstreams in the proxy', () => {
 			return remote.state === 'crashed' ? remote : undefined;
 		});
 		assert.match(down.lastExitReason ?? '', /unreachable: ECONNREFUSED/);
+	});
+});
+
+describe('restarts leave remote upstreams alone', () => {
+	const setup = () => {
+		const supervisor = new FakeSupervisor([fakeInstance(0), fakeInstance(1), {...fakeInstance(2), id: 'remote0', gpu: null, host: '127.0.0.1', remote: true, pid: undefined}]);
+		const controller = new FleetController({supervisor, proxy: new FakeProxy(supervisor), pollMs: 2, drainTimeoutMs: 5000, readyTimeoutMs: 5000});
+		return {supervisor, controller};
+	};
+
+	it('restart of a remote is refused before anything is drained', async () => {
+		const {supervisor, controller} = setup();
+		await assert.rejects(controller.restart('remote0'), /remote upstream/);
+		assert.deepEqual(supervisor.calls, []);
+	});
+
+	it('a rolling restart restarts the local instances only', async () => {
+		const {supervisor, controller} = setup();
+		await controller.restartAll();
+		assert.deepEqual(supervisor.calls.filter(call => call.call === 'restart').map(call => call.instanceId), ['gpu0', 'gpu1']);
 	});
 });

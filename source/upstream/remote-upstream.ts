@@ -119,11 +119,13 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 
 	async #check(): Promise<void> {
 		const run = (async () => {
-			const reachable = await this.#probe();
-			if (reachable) {
+			const problem = await this.#probe();
+			// Known as a peer or not before it is shown ready: its slots depend on it.
+			if (problem === undefined) {
 				await this.#readPeer();
 			}
 
+			this.#apply(problem);
 			this.#details.lastCheckAt = Date.now();
 			this.emit('change');
 		})();
@@ -136,41 +138,39 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 		}
 	}
 
-	async #probe(): Promise<boolean> {
-		let reason: string | undefined;
+	/** Why it cannot serve now, or undefined when `GET /` says it can. */
+	async #probe(): Promise<string | undefined> {
 		try {
 			const response = await this.#get('/');
 			const body = await response.text();
-			if (response.status !== 200 || !body.includes('Ollama is running')) {
-				reason = `GET / answered ${response.status}`;
-			}
+			return response.status === 200 && body.includes('Ollama is running') ? undefined : `GET / answered ${response.status}`;
 		} catch (error) {
-			reason = `unreachable: ${describeError(error)}`;
+			return `unreachable: ${describeError(error)}`;
 		}
+	}
 
-		if (reason === undefined) {
+	#apply(problem: string | undefined): void {
+		if (problem === undefined) {
 			if (this.#state !== 'ready') {
 				this.#state = 'ready';
 				this.#readyAt = Date.now();
-				this.#details.problem = undefined;
 				this.emit('event', 'ready', this.#options.address.url);
 			}
 
-			return true;
+			return;
 		}
 
 		const wasUp = this.#state === 'ready' || this.#state === 'starting';
 		this.#state = 'crashed';
-		this.#details.problem = reason;
+		this.#details.problem = problem;
 		if (wasUp) {
-			this.emit('event', 'unreachable', reason);
+			this.emit('event', 'unreachable', problem);
 		}
-
-		return false;
 	}
 
 	/** An ollama-multi peer answers its status route; a plain Ollama answers 404 there. */
 	async #readPeer(): Promise<void> {
+		this.#details.problem = undefined;
 		try {
 			const response = await this.#get('/ollama-multi/status');
 			if (response.status === 401) {
