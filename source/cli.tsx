@@ -5,6 +5,7 @@ import {
 	defaultHost, defaultPort, parseCount, parseHost, parsePort, stringFlag, UsageError,
 } from './app/cli-flags.js';
 import {resolveStateDir} from './app/state-dir.js';
+import {closestFlag, findUnknownFlag} from './app/unknown-flag.js';
 import {runDrain} from './commands/drain.js';
 import {gpus} from './commands/gpus.js';
 import {runLogs} from './commands/logs.js';
@@ -12,6 +13,27 @@ import {runRestart} from './commands/restart.js';
 import {runStatus} from './commands/status.js';
 import {runUndrain} from './commands/undrain.js';
 import {up, upOptionsFromFlags} from './commands/up.js';
+
+const flags = {
+	port: {type: 'string'},
+	host: {type: 'string'},
+	basePort: {type: 'string'},
+	gpus: {type: 'string'},
+	instances: {type: 'string'},
+	ollama: {type: 'string'},
+	parallel: {type: 'string'},
+	maxQueue: {type: 'string'},
+	strategy: {type: 'string'},
+	ui: {type: 'boolean', default: true},
+	readonly: {type: 'boolean', default: false},
+	token: {type: 'string'},
+	apiKey: {type: 'string'},
+	logFormat: {type: 'string'},
+	stateDir: {type: 'string'},
+	json: {type: 'boolean', default: false},
+	follow: {type: 'boolean', shortFlag: 'f', default: false},
+	lines: {type: 'string'},
+} as const;
 
 const cli = meow(`
 	Usage
@@ -68,32 +90,21 @@ const cli = meow(`
 	  $ ollama-multi drain 1
 `, {
 	importMeta: import.meta,
-	allowUnknownFlags: false,
-	flags: {
-		port: {type: 'string'},
-		host: {type: 'string'},
-		basePort: {type: 'string'},
-		gpus: {type: 'string'},
-		instances: {type: 'string'},
-		ollama: {type: 'string'},
-		parallel: {type: 'string'},
-		maxQueue: {type: 'string'},
-		strategy: {type: 'string'},
-		ui: {type: 'boolean', default: true},
-		readonly: {type: 'boolean', default: false},
-		token: {type: 'string'},
-		apiKey: {type: 'string'},
-		logFormat: {type: 'string'},
-		stateDir: {type: 'string'},
-		json: {type: 'boolean', default: false},
-		follow: {type: 'boolean', shortFlag: 'f', default: false},
-		lines: {type: 'string'},
-	},
+	// Checked in main(), so an unknown flag reads like every other usage error.
+	allowUnknownFlags: true,
+	flags,
 });
 
 const [command, ...commandArguments] = cli.input;
 
 async function main(): Promise<number> {
+	const known = Object.entries(flags).map(([name, flag]) => ({name, type: flag.type, shortFlag: 'shortFlag' in flag ? flag.shortFlag : undefined}));
+	const unknown = findUnknownFlag(process.argv.slice(2), known);
+	if (unknown !== undefined) {
+		const closest = closestFlag(unknown, known);
+		throw new UsageError(`unknown flag ${unknown}${closest === undefined ? '' : ` (did you mean ${closest}?)`}.`);
+	}
+
 	switch (command) {
 		case undefined: {
 			cli.showHelp(0);
@@ -177,6 +188,7 @@ try {
 		throw error;
 	}
 
-	process.stderr.write(`ollama-multi: ${error.message}\n`);
+	const hint = error.message.includes('--help') ? '' : ' See ollama-multi --help.';
+	process.stderr.write(`ollama-multi: ${error.message}${hint}\n`);
 	process.exitCode = 2;
 }

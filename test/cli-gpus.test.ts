@@ -129,12 +129,23 @@ describe('ollama-multi command line', {concurrency: true}, () => {
 			[['up', '--parallel', '0'], /--parallel 0: use a whole number of at least 1/],
 			[['up', '--log-format', 'xml'], /--log-format xml: unknown; use one of text, json/],
 			[['launch'], /Unknown command "launch"/],
+			[['up', '--bogus-flag'], /unknown flag --bogus-flag\./],
+			[['up', '--base-prot', '3'], /unknown flag --base-prot \(did you mean --base-port\?\)/],
+			[['status', '-z'], /unknown flag -z\./],
 		];
 		const results = await Promise.all(cases.map(async ([args]) => cli(args)));
 		for (const [index, [args, message]] of cases.entries()) {
-			assert.equal(results[index]!.code, 2, args.join(' '));
-			assert.match(results[index]!.stderr, message);
+			const {code, stderr} = results[index]!;
+			assert.equal(code, 2, args.join(' '));
+			assert.match(stderr, message);
+			// One line, in the same form for every bad flag, pointing at the help.
+			assert.match(stderr, /^ollama-multi: [^\n]*--help[^\n]*\n$/, `${args.join(' ')}: ${stderr}`);
 		}
+	});
+
+	it('takes --no-<flag> and a value that starts with a dash as known', async () => {
+		const result = await cli(['gpus', '--no-json', '--token', '-secret']);
+		assert.doesNotMatch(result.stderr, /unknown flag/);
 	});
 
 	it('refuses a --base-port that puts an instance on the endpoint port', async () => {

@@ -39,6 +39,46 @@ export async function resolveOllamaBinary(ollamaPath: string | undefined, env: N
 	throw new OllamaNotFoundError(`Cannot find \`${name}\` on PATH. ${installHint}`);
 }
 
+const versionCheckTimeoutMs = 10_000;
+
+/**
+ * Runs `<binary> --version` once and returns the version it reports; throws OllamaNotFoundError, in one line,
+ * when the answer is not Ollama's. The real client prints `ollama version is X` when a server answers on
+ * OLLAMA_HOST, and `Warning: client version is X` when none does (or its version differs).
+ */
+export async function checkOllamaVersion(binary: string, options: {env: NodeJS.ProcessEnv; shownAs: string; probeHost: string; timeoutMs?: number}): Promise<string> {
+	const timeoutMs = options.timeoutMs ?? versionCheckTimeoutMs;
+	const result = await execa(binary, ['--version'], {
+		// Only the client's own version matters: no server (a remote OLLAMA_HOST, a slow one) is to be asked.
+		env: {...options.env, OLLAMA_HOST: options.probeHost},
+		extendEnv: false,
+		stdin: 'ignore',
+		all: true,
+		reject: false,
+		timeout: timeoutMs,
+		forceKillAfterDelay: 1000,
+	});
+	const output = typeof result.all === 'string' ? result.all : '';
+	const version = /(?:^|\n)(?:ollama version is|Warning: client version is) (\S+)/.exec(output)?.[1];
+	if (version !== undefined) {
+		return version;
+	}
+
+	const command = `\`${options.shownAs} --version\``;
+	const notOllama = `${options.shownAs} does not look like Ollama`;
+	if (result.timedOut) {
+		throw new OllamaNotFoundError(`${notOllama}: ${command} did not answer within ${timeoutMs / 1000} s. ${installHint}`);
+	}
+
+	if (result.exitCode === undefined && result.signal === undefined) {
+		throw new OllamaNotFoundError(`${notOllama}: ${command} could not run (${result.originalMessage ?? result.shortMessage}). ${installHint}`);
+	}
+
+	const firstLine = output.trim().split('\n', 1)[0]!.slice(0, 80);
+	const printed = firstLine === '' ? 'printed nothing' : `printed ${JSON.stringify(firstLine)}`;
+	throw new OllamaNotFoundError(`${notOllama}: ${command} ${printed}, not "ollama version is …". ${installHint}`);
+}
+
 async function isExecutableFile(file: string): Promise<boolean> {
 	try {
 		const info = await stat(file);

@@ -3,8 +3,8 @@ import {execFile, spawnSync} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {setTimeout as delay} from 'node:timers/promises';
 import {promisify} from 'node:util';
+import {waitFor} from './wait-for.js';
 
 const run = promisify(execFile);
 
@@ -85,8 +85,8 @@ export class TmuxTerminal {
 
 	/** Polls the screen until `test` holds; on timeout fails with the last screen, so the failure shows what the user saw. */
 	async waitForScreen(description: string, test: (screen: string) => boolean, timeoutMs = 15_000): Promise<string> {
-		const deadline = Date.now() + timeoutMs;
 		let screen = '';
+<<<<<<< HEAD
 		for (;;) {
 			 
 			screen = await this.screen();
@@ -101,10 +101,18 @@ export class TmuxTerminal {
 			 
 			await delay(150);
 		}
+=======
+		await waitFor(async () => {
+			screen = await this.screen();
+			return test(screen);
+		}, {timeoutMs, intervalMs: 150, message: () => `the screen to show ${description}. Last screen:\n${screen}`});
+		return screen;
+>>>>>>> house
 	}
 
 	/** Waits until the program has ended; resolves with its exit code (128 + n when signal n ended it). */
 	async waitForExit(timeoutMs = 20_000): Promise<number> {
+<<<<<<< HEAD
 		const deadline = Date.now() + timeoutMs;
 		for (;;) {
 			const written = existsSync(this.#exitFile) ? readFileSync(this.#exitFile, 'utf8') : '';
@@ -120,6 +128,13 @@ export class TmuxTerminal {
 			 
 			await delay(150);
 		}
+=======
+		const written = await waitFor(() => {
+			const text = existsSync(this.#exitFile) ? readFileSync(this.#exitFile, 'utf8') : '';
+			return text.endsWith('\n') && text;
+		}, {timeoutMs, intervalMs: 150, message: async () => `the program to exit. Last screen:\n${await this.screen()}`});
+		return Number(written.trim());
+>>>>>>> house
 	}
 
 	/** Ends the tmux server (SIGHUP to the program if it still runs) and removes the socket. */
