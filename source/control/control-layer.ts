@@ -22,6 +22,8 @@ export type ControlLayerOptions = {
 	token?: string | undefined;
 	/** `--public-metrics`: /metrics without the token. */
 	publicMetrics?: boolean | undefined;
+	/** OLLAMA_MAX_LOADED_MODELS, for the models-info metric; Ollama's default when absent. */
+	maxLoadedModelsPerInstance?: number | undefined;
 	version: string;
 	startedAt?: number;
 	drainTimeoutMs?: number;
@@ -60,7 +62,10 @@ export function createControlLayer(options: ControlLayerOptions): ControlLayer {
 				drainTimeoutMs: options.drainTimeoutMs,
 				readyTimeoutMs: options.readyTimeoutMs,
 			});
-			const metrics = new FleetMetrics({supervisor: options.supervisor, proxy, gpuMonitor: options.gpuMonitor, version: options.version, startedAt});
+			const metrics = new FleetMetrics({
+				supervisor: options.supervisor, proxy, gpuMonitor: options.gpuMonitor, version: options.version, startedAt,
+				maxLoadedModelsPerInstance: options.maxLoadedModelsPerInstance,
+			});
 			proxy.on('request', record => {
 				metrics.observeRequest(record);
 			});

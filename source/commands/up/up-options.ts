@@ -4,6 +4,7 @@ import {
 } from '../../app/cli-flags.js';
 import {resolveStateDir} from '../../app/state-dir.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
+import {parseUpstreamAddresses, type UpstreamAddress} from '../../upstream/upstream-address.js';
 
 export type UpOptions = {
 	/** Where the proxy listens. */
@@ -29,6 +30,12 @@ export type UpOptions = {
 	/** The environment instances inherit. */
 	env: NodeJS.ProcessEnv;
 	timings?: Partial<SupervisorTimings>;
+	/** `--upstream`: servers routed to but not run by ollama-multi. */
+	upstreams?: UpstreamAddress[];
+	/** `--upstream-token`: control token of the ollama-multi upstreams. */
+	upstreamToken?: string | undefined;
+	/** `--public-metrics`: /metrics without the token. */
+	publicMetrics?: boolean;
 };
 
 export type UpFlags = {
@@ -47,6 +54,9 @@ export type UpFlags = {
 	apiKey?: string;
 	logFormat?: string;
 	stateDir?: string;
+	upstream?: string[];
+	upstreamToken?: string;
+	publicMetrics?: boolean;
 };
 
 /** Checks the flags of `up`; throws UsageError with a message fit for the user. */
@@ -70,5 +80,8 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		logFormat: parseChoice('log-format', stringFlag('log-format', flags.logFormat), logFormats, 'text'),
 		stateDir: resolveStateDir(stringFlag('state-dir', flags.stateDir), env),
 		env,
+		upstreams: parseUpstreamAddresses(flags.upstream ?? []),
+		upstreamToken: stringFlag('upstream-token', flags.upstreamToken),
+		publicMetrics: flags.publicMetrics ?? false,
 	};
 }
