@@ -125,7 +125,7 @@ export async function runRouting(scenarios: Scenario[], log: (line: string) => v
 		const bound = boundOf(scenario);
 		const runs: RunSummary[] = [];
 		for (const policy of policies()) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			const run = await runScenario(scenario, policy, bound);
 			runs.push(run);
 			log(

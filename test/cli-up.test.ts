@@ -77,27 +77,10 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
 		stderr: () => stderr,
 		exited,
 		async waitForLine(pattern, timeoutMs = 45_000) {
-<<<<<<< HEAD
-			const deadline = Date.now() + timeoutMs;
-			while (Date.now() < deadline) {
-				for (const line of lines) {
-					const match = pattern.exec(line);
-					if (match) {
-						return match;
-					}
-				}
-
-				 
-				await delay(25);
-			}
-
-			assert.fail(`no line matching ${pattern} within ${timeoutMs} ms.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
-=======
 			return waitFor(() => lines.map(line => pattern.exec(line)).find(match => match !== null), {
 				timeoutMs,
 				message: () => `a line matching ${pattern}.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`,
 			});
->>>>>>> house
 		},
 	};
 }
@@ -115,19 +98,6 @@ function aliveInGroup(processGroup: number): number[] {
 	return processesInGroup(processGroup).filter(member => member.commandLine.length > 0).map(member => member.pid);
 }
 
-<<<<<<< HEAD
-async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
-	const deadline = Date.now() + timeoutMs;
-	while (!condition() && Date.now() < deadline) {
-		 
-		await delay(25);
-	}
-
-	return condition();
-}
-
-=======
->>>>>>> house
 /** A PATH holding node and only the named doubles. */
 function pathWith(names: string[]): string {
 	const bin = mkdtempSync(path.join(scratch, 'bin-'));

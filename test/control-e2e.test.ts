@@ -92,25 +92,12 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 		await waitFor(async () => {
 			assert.equal(up!.exitCode, null, `up exited:\n${upOutput}`);
 			try {
-<<<<<<< HEAD
-				 
-				const report = await status();
-				if (report.instances.length === gpuCount && report.instances.every(instance => instance.state === 'ready')) {
-					break;
-				}
-			} catch {}
-
-			 
-			await new Promise(resolve => setTimeout(resolve, 100));
-		}
-=======
 				const report = await status();
 				return report.instances.length === gpuCount && report.instances.every(instance => instance.state === 'ready');
 			} catch {
 				return false;
 			}
 		}, {timeoutMs: 30_000, intervalMs: 100, message: () => `up to get ready:\n${upOutput}`});
->>>>>>> house
 	});
 
 	after(async () => {
@@ -219,15 +206,7 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 		let text = '';
 		const counted = (exposition: string) =>
 			[...exposition.matchAll(/^ollama_multi_requests_total\{[^}]*route="\/api\/chat",status="200"\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
-<<<<<<< HEAD
-		const deadline = Date.now() + 3000;
-		while (counted(text) !== chatsOk && Date.now() < deadline) {
-			 
-			await new Promise(resolve => setTimeout(resolve, 50));
-			 
-=======
 		await waitFor(async () => {
->>>>>>> house
 			text = await metrics();
 			return counted(text) === chatsOk;
 		}, {timeoutMs: 3000, intervalMs: 50, message: () => `${chatsOk} chats counted in /metrics, not ${counted(text)}`});

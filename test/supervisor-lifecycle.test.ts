@@ -65,25 +65,10 @@ async function startFleet(t: TestContext, options: {count?: number; env?: Record
 		events,
 		stateDir,
 		async waitForEvent(predicate, timeoutMs = 10_000) {
-<<<<<<< HEAD
-			const deadline = Date.now() + timeoutMs;
-			while (Date.now() < deadline) {
-				const found = events.find(event => predicate(event));
-				if (found) {
-					return found;
-				}
-
-				 
-				await delay(20);
-			}
-
-			assert.fail(`no matching event within ${timeoutMs} ms; events: ${events.map(event => `${event.instance.id} ${event.type} ${event.detail ?? ''}`).join('; ')}`);
-=======
 			return waitFor(() => events.find(event => predicate(event)), {
 				timeoutMs,
 				message: () => `a matching event; events: ${events.map(event => `${event.instance.id} ${event.type} ${event.detail ?? ''}`).join('; ')}`,
 			});
->>>>>>> house
 		},
 	};
 }
@@ -109,19 +94,6 @@ async function loadModel(port: number): Promise<void> {
 	await response.json();
 }
 
-<<<<<<< HEAD
-async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
-	const deadline = Date.now() + timeoutMs;
-	while (!condition() && Date.now() < deadline) {
-		 
-		await delay(20);
-	}
-
-	return condition();
-}
-
-=======
->>>>>>> house
 describe('supervisor', () => {
 	it('starts every instance pinned to its GPU by UUID on its own loopback port, with the user\'s OLLAMA_* settings, and waits for GET /', async t => {
 		const {supervisor, waitForEvent} = await startFleet(t, {count: 2, env: {OLLAMA_KEEP_ALIVE: '7m'}});

@@ -43,16 +43,6 @@ async function deadPid(): Promise<number> {
 	return child.pid!;
 }
 
-<<<<<<< HEAD
-async function waitFor(condition: () => boolean): Promise<void> {
-	for (let tries = 0; tries < 200 && !condition(); tries++) {
-		 
-		await delay(25);
-	}
-}
-
-=======
->>>>>>> house
 function writeRecord(stateDir: string, supervisorPid: number, instances: unknown[]): void {
 	mkdirSync(path.join(stateDir, 'pids'), {recursive: true});
 	writeFileSync(path.join(stateDir, 'pids', `${supervisorPid}.json`), JSON.stringify({supervisorPid, supervisorStartTicks: undefined, instances}));
