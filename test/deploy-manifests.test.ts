@@ -220,22 +220,16 @@ describe('deploy/kubernetes: the pod\'s command line, run over the doubles', {sk
 		const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-pod-'));
 		const port = await freePortRange(1);
 		const basePort = await freePortRange(2);
-		const podArgs = args.slice(1).map((argument, index, all) => {
-			if (all[index - 1] === '--port') {
-				return String(port);
-			}
-
-			return all[index - 1] === '--state-dir' ? scratch : argument;
-		});
+		// The pod's own arguments, less `up --no-ui --port` (startBuiltUp gives those), with a scratch state directory.
+		const podArgs = args.slice(1).filter((argument, index, all) => argument !== '--no-ui' && argument !== '--port' && all[index - 1] !== '--port')
+			.map((argument, index, all) => (all[index - 1] === '--state-dir' ? scratch : argument));
 		const up = startBuiltUp([...podArgs, '--base-port', String(basePort)], doublesEnv({FAKE_GPU_COUNT: '2', OLLAMA_MULTI_TOKEN: 'pod-token'}), port);
 		t.after(async () => {
 			await up.stop();
 			rmSync(scratch, {recursive: true, force: true});
 		});
 		const base = `http://127.0.0.1:${port}`;
-		await eventually('GET / answering 200', async () => ((await fetch(`${base}/`)).status === 200 ? true : undefined), 45_000).catch(error => {
-			throw new Error(`${String(error)}\n${up.output()}`);
-		});
+		await eventually('GET / answering 200', async () => ((await fetch(`${base}/`)).status === 200 ? true : undefined), 45_000, up);
 		assert.equal((await fetch(`${base}/metrics`)).status, 200);
 		assert.equal((await fetch(`${base}/ollama-multi/status`)).status, 401);
 		assert.equal((await fetch(`${base}/ollama-multi/status`, {headers: {Authorization: 'Bearer pod-token'}})).status, 200);

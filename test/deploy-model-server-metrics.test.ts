@@ -40,9 +40,7 @@ describe('model-server metrics for the endpoint picker (real CLI)', {skip: built
 			const samples = await scrape(port);
 			const ready = samples.filter(sample => sample.name === 'ollama_multi_instance_state' && sample.labels['state'] === 'ready' && sample.value === 1);
 			return ready.length === 2 ? true : undefined;
-		}, 45_000).catch(error => {
-			throw new Error(`${String(error)}\n${up.output()}`);
-		});
+		}, 45_000, up);
 	});
 
 	after(async () => {

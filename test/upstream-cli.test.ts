@@ -44,9 +44,7 @@ describe('ollama-multi up --upstream (real CLI)', {skip: builtCliMissing}, () =>
 		await eventually('gpu0 and remote0 ready', async () => {
 			const report = await status();
 			return report.instances.length === 2 && report.instances.every(instance => instance.state === 'ready') ? true : undefined;
-		}, 45_000).catch(error => {
-			throw new Error(`${String(error)}\n${up.output()}`);
-		});
+		}, 45_000, up);
 	});
 
 	after(async () => {

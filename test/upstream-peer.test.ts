@@ -19,9 +19,7 @@ describe('an ollama-multi peer as a remote upstream', {skip: builtCliMissing}, (
 		const port = await freePortRange(1);
 		const basePort = await freePortRange(2);
 		peer = startBuiltUp(['--base-port', String(basePort), '--parallel', '3', '--token', token, '--state-dir', scratch], doublesEnv({FAKE_GPU_COUNT: '2'}), port);
-		await eventually('the peer serving', async () => ((await fetch(`http://127.0.0.1:${port}/`)).status === 200 ? true : undefined), 45_000).catch(error => {
-			throw new Error(`${String(error)}\n${peer.output()}`);
-		});
+		await eventually('the peer serving', async () => ((await fetch(`http://127.0.0.1:${port}/`)).status === 200 ? true : undefined), 45_000, peer);
 	});
 
 	after(async () => {

@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict';
 import {spawn, type ChildProcess} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {setTimeout as delay} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
+import {waitFor} from './wait-for.js';
 
 /** `node dist/bin.js up …` (the built package, as a user runs it) over the doubles; `npm run build` first. */
 
@@ -55,26 +57,26 @@ export function startBuiltUp(args: string[], env: NodeJS.ProcessEnv, port: numbe
 	};
 }
 
-/** Retries `check` until it returns a value (not undefined) or the deadline passes; a loaded machine gets time. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-	const deadline = Date.now() + timeoutMs;
+/**
+ * Retries `check` until it returns a value (not undefined), as waitFor does, but counting a throw (a server not
+ * listening yet) as "not yet"; gives up at once when `up` is given and has exited.
+ */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, up?: RunningUp): Promise<T> {
 	let lastError: unknown;
-	for (;;) {
+	const result = await waitFor(async () => {
+		if (up && (up.child.exitCode !== null || up.child.signalCode !== null)) {
+			assert.fail(`ollama-multi up exited while waiting for ${what}:\n${up.output()}`);
+		}
+
 		try {
-			const result = await check();
-			if (result !== undefined) {
-				return result;
-			}
+			const value = await check();
+			return value === undefined ? undefined : {value};
 		} catch (error) {
 			lastError = error;
+			return undefined;
 		}
-
-		if (Date.now() > deadline) {
-			throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-		}
-
-		await delay(100);
-	}
+	}, {timeoutMs, intervalMs: 100, message: () => `${what}${lastError ? ` (last error: ${String(lastError)})` : ''}${up ? `\n${up.output()}` : ''}`});
+	return result.value;
 }
 
 export type MetricSample = {name: string; labels: Record<string, string>; value: number};
