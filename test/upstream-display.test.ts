@@ -75,6 +75,7 @@ describe('remote rows in ollama-multi status', () => {
 		const table = formatStatusReport(report);
 		assert.match(table, /^remote0\s+remote 127\.0\.0\.1\s+11500\s+-\s+ready\s+1\/2/m);
 		assert.match(table, /^remote0: remote http:\/\/127\.0\.0\.1:11500, ollama-multi 0\.1\.0, its GPUs: gpu0 ready 3\.0\/24\.0 GiB 40%, gpu1 starting \?\/24\.0 GiB$/m);
+		assert.match(table, /^remote1\s+remote 127\.0\.0\.1\s+11501\s+-\s+unreachable\s/m);
 		assert.match(table, /^remote1: unreachable: ECONNREFUSED$/m);
 	});
 });

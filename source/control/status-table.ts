@@ -68,6 +68,10 @@ function remoteNote(instance: InstanceStatus): string {
 }
 
 function stateLabel(instance: InstanceStatus): string {
+	if (instance.host !== undefined && instance.state === 'crashed') {
+		return 'unreachable';
+	}
+
 	if (instance.crashLoop) {
 		return `${instance.state} (crash loop)`;
 	}

@@ -35,7 +35,7 @@ export class FleetWithUpstreams extends TypedEmitter<SupervisorEvents> implement
 				this.emit('change', this.snapshot());
 			});
 			remote.on('event', (type, detail) => {
-				this.emit('event', {type: type === 'ready' ? 'ready' : 'exited', instance: remote.snapshot(), detail, at: Date.now()});
+				this.emit('event', {type, instance: remote.snapshot(), detail, at: Date.now()});
 			});
 		}
 	}

@@ -154,7 +154,7 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 			if (this.#state !== 'ready') {
 				this.#state = 'ready';
 				this.#readyAt = Date.now();
-				this.emit('event', 'ready', this.#options.address.url);
+				this.emit('event', 'ready', `${this.#options.address.url}, ${this.#details.kind === 'unknown' ? 'Ollama' : this.#details.kind}${this.#details.version ? ` ${this.#details.version}` : ''}`);
 			}
 
 			return;
