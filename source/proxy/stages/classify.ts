@@ -17,11 +17,30 @@ export type ClassifiedRoute = {
 	readonly label: string;
 };
 
+/** Clients repeat a handful of URLs; bounded, since a URL is whatever a client sends. */
+const cacheLimit = 512;
+const cache = new Map<string, ClassifiedRoute>();
+
 export function classify(url: string | undefined, method: string | undefined): ClassifiedRoute {
+	const key = `${method ?? 'GET'} ${url ?? '/'}`;
+	let route = cache.get(key);
+	if (route === undefined) {
+		if (cache.size >= cacheLimit) {
+			cache.clear();
+		}
+
+		route = classifyUncached(url, method);
+		cache.set(key, route);
+	}
+
+	return route;
+}
+
+function classifyUncached(url: string | undefined, method: string | undefined): ClassifiedRoute {
 	const path = pathOf(url);
 	const verb = method ?? 'GET';
 	const kind = routeKind(verb, path);
-	return {
+	return Object.freeze({
 		path,
 		method: verb,
 		kind,
@@ -29,5 +48,5 @@ export function classify(url: string | undefined, method: string | undefined): C
 		usesSlot: kind === 'model',
 		generation: kind === 'model' && isGenerationRoute(path),
 		label: normalizeRoute(path),
-	};
+	});
 }

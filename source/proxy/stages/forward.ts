@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import {Readable} from 'node:stream';
+import type {Stream} from 'node:stream';
 import httpProxy from 'http-proxy';
 import type {Attempt, Exchange} from '../exchange.js';
 import type {Lane, Lanes} from '../lanes.js';
@@ -7,6 +7,13 @@ import type {LoadedModels} from '../loaded-models.js';
 import type {Placement} from '../placement.js';
 import type {RollingCounter} from '../rolling-counter.js';
 import {Relay, type Outcome} from './relay.js';
+
+/** A path that url.parse() would give back unchanged. */
+const plainPath = /^\/[\w\-.~!$&()*+,;=:@%/?]*$/;
+
+function bodyStream(body: Buffer): {pipe: (destination: http.ClientRequest) => http.ClientRequest} {
+	return {pipe: destination => (body.length === 0 ? destination.end() : destination.end(body))};
+}
 
 export type ForwarderOptions = {
 	agent: http.Agent;
@@ -80,16 +87,25 @@ export class Forwarder {
 		}
 
 		const {req} = exchange;
+		const {headers} = req;
 		this.#exchanges.set(req, exchange);
 		// The body is already here in full; the instance needs no 100-continue and must get its exact length.
-		delete req.headers['expect'];
-		if (this.#options.stripAuthorization) {
-			delete req.headers.authorization;
+		// (Deleted only when present: a delete turns the headers object into a slow dictionary.)
+		if (headers.expect !== undefined) {
+			delete headers.expect;
 		}
 
-		if (exchange.body) {
-			delete req.headers['transfer-encoding'];
-			req.headers['content-length'] = String(exchange.body.length);
+		if (this.#options.stripAuthorization && headers.authorization !== undefined) {
+			delete headers.authorization;
+		}
+
+		const {body} = exchange;
+		if (body) {
+			if (headers['transfer-encoding'] !== undefined) {
+				delete headers['transfer-encoding'];
+			}
+
+			headers['content-length'] = String(body.length);
 		}
 
 		this.#options.onChange();
@@ -97,12 +113,15 @@ export class Forwarder {
 			req,
 			exchange.res,
 			{
-				target: `http://${lane.authority}`,
+				target: lane.target as unknown as httpProxy.ProxyTargetUrl,
 				// A loopback-bound Ollama answers 403 to any other Host.
 				headers: {host: lane.authority},
 				selfHandleResponse: true,
 				agent: this.#options.agent,
-				buffer: exchange.body ? Readable.from([exchange.body], {objectMode: false}) : undefined,
+				// http-proxy only pipes this into the upstream request: the whole body in one write, and again on a retry.
+				buffer: body ? (bodyStream(body) as unknown as Stream) : undefined,
+				// Skips re-parsing the URL when parsing would not change it (it escapes a few characters, turns \ into /).
+				toProxy: plainPath.test(req.url ?? ''),
 			},
 			error => this.#onError(exchange, attempt, error),
 		);
@@ -110,8 +129,7 @@ export class Forwarder {
 
 	/** The client went away: cut the upstream request now, so the GPU slot frees. */
 	abandon(exchange: Exchange): void {
-		exchange.clientGone = true;
-		exchange.abort.abort();
+		exchange.abandon();
 		const attempt = exchange.current;
 		if (attempt && !attempt.settled) {
 			attempt.proxyReq?.destroy();

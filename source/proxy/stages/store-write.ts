@@ -37,7 +37,7 @@ export class StoreWriteHandler {
 		}
 
 		try {
-			exchange.releaseStoreLock = await this.#lock.acquire(exchange.abort.signal);
+			exchange.releaseStoreLock = await this.#lock.acquire(exchange.signal);
 		} catch {
 			exchange.finish(499, 'client-closed', undefined);
 			return;
