@@ -15,6 +15,8 @@ function bodyStream(body: Buffer): {pipe: (destination: http.ClientRequest) => h
 	return {pipe: destination => (body.length === 0 ? destination.end() : destination.end(body))};
 }
 
+type AttemptOptions = httpProxy.ServerOptions & {exchange: Exchange; attempt: Attempt};
+
 export type ForwarderOptions = {
 	agent: http.Agent;
 	lanes: Lanes;
@@ -37,7 +39,6 @@ export type ForwarderOptions = {
 export class Forwarder {
 	readonly #options: ForwarderOptions;
 	readonly #httpProxy = httpProxy.createProxyServer({});
-	readonly #exchanges = new WeakMap<http.IncomingMessage, Exchange>();
 	readonly #relay: Relay;
 
 	constructor(options: ForwarderOptions) {
@@ -46,25 +47,16 @@ export class Forwarder {
 			fleetTokens: options.fleetTokens,
 			settle: (exchange, attempt, outcome, countsAgainst) => this.settle(exchange, attempt, outcome, countsAgainst),
 		});
-		this.#httpProxy.on('proxyReq', (proxyReq, req) => {
-			const exchange = this.#exchanges.get(req);
-			const attempt = exchange?.current;
-			if (!exchange || !attempt) {
-				return;
-			}
-
+		// http-proxy hands each request's own options back here: that is how an upstream request finds its attempt.
+		this.#httpProxy.on('proxyReq', (proxyReq, _req, _res, options) => {
+			const {exchange, attempt} = options as AttemptOptions;
 			attempt.proxyReq = proxyReq;
 			if (exchange.clientGone) {
 				proxyReq.destroy();
+				return;
 			}
-		});
-		this.#httpProxy.on('proxyRes', (proxyRes, req) => {
-			const exchange = this.#exchanges.get(req);
-			if (exchange?.current) {
-				this.#onResponse(exchange, exchange.current, proxyRes);
-			} else {
-				proxyRes.resume();
-			}
+
+			proxyReq.once('response', (proxyRes: http.IncomingMessage) => this.#onResponse(exchange, attempt, proxyRes));
 		});
 		// Errors are handled per request in the web() callback; this keeps a stray one from being thrown.
 		this.#httpProxy.on('error', () => {});
@@ -88,7 +80,6 @@ export class Forwarder {
 
 		const {req} = exchange;
 		const {headers} = req;
-		this.#exchanges.set(req, exchange);
 		// The body is already here in full; the instance needs no 100-continue and must get its exact length.
 		// (Deleted only when present: a delete turns the headers object into a slow dictionary.)
 		if (headers.expect !== undefined) {
@@ -109,22 +100,20 @@ export class Forwarder {
 		}
 
 		this.#options.onChange();
-		this.#httpProxy.web(
-			req,
-			exchange.res,
-			{
-				target: lane.target as unknown as httpProxy.ProxyTargetUrl,
-				// A loopback-bound Ollama answers 403 to any other Host.
-				headers: {host: lane.authority},
-				selfHandleResponse: true,
-				agent: this.#options.agent,
-				// http-proxy only pipes this into the upstream request: the whole body in one write, and again on a retry.
-				buffer: body ? (bodyStream(body) as unknown as Stream) : undefined,
-				// Skips re-parsing the URL when parsing would not change it (it escapes a few characters, turns \ into /).
-				toProxy: plainPath.test(req.url ?? ''),
-			},
-			error => this.#onError(exchange, attempt, error),
-		);
+		const options: AttemptOptions = {
+			exchange,
+			attempt,
+			target: lane.target as unknown as httpProxy.ProxyTargetUrl,
+			// A loopback-bound Ollama answers 403 to any other Host.
+			headers: {host: lane.authority},
+			selfHandleResponse: true,
+			agent: this.#options.agent,
+			// http-proxy only pipes this into the upstream request: the whole body in one write, and again on a retry.
+			buffer: body ? (bodyStream(body) as unknown as Stream) : undefined,
+			// Skips re-parsing the URL when parsing would not change it (it escapes a few characters, turns \ into /).
+			toProxy: plainPath.test(req.url ?? ''),
+		};
+		this.#httpProxy.web(req, exchange.res, options, error => this.#onError(exchange, attempt, error));
 	}
 
 	/** The client went away: cut the upstream request now, so the GPU slot frees. */
