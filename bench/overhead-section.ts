@@ -112,7 +112,7 @@ export async function runOverhead(log: (line: string) => void, seconds = 5): Pro
 			log(`(${nginxInstallHint} The overhead section runs without nginx.)`);
 		}
 
-		const proxy = await startProxy({strategy: 'least-busy', instances: [{port: fake.port, pid: fake.pid, uuid: 'GPU-00000000-bench-0000-0000-000000000000', name: 'Bench GPU', memoryTotalMiB: 24_564, capacity: 64}]}, proxyName);
+		const proxy = await startProxy({instances: [{port: fake.port, pid: fake.pid, uuid: 'GPU-00000000-bench-0000-0000-000000000000', name: 'Bench GPU', memoryTotalMiB: 24_564, capacity: 64}]}, proxyName);
 		fronts.push(proxy);
 		targets.push({front: proxyName, port: proxy.port, pids: () => proxy.pids()});
 

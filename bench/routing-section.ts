@@ -3,13 +3,14 @@
  * least_conn), the same seeded requests, and the lower bound; tables and the issue's goals checked.
  */
 import {strategies} from '../source/app/cli-flags.js';
-import {startBenchFleet} from './bench-fleet.js';
+import {fleetGpuUuid, startBenchFleet, type BenchFleet} from './bench-fleet.js';
 import {drive, type RequestResult} from './drive.js';
 import type {Front} from './front.js';
 import {lowerBound, type LowerBound} from './lower-bound.js';
 import {seconds, table, times, verdict} from './markdown.js';
 import {nginxAvailable, nginxInstallHint, startNginx} from './nginx-front.js';
 import {startProxy} from './proxy-front.js';
+import type {ProxyProcessConfig} from './proxy-process.js';
 import type {Scenario} from './scenarios.js';
 import {percentile, ratio} from './stats.js';
 
@@ -83,35 +84,35 @@ function summarize(scenario: Scenario, policy: string, results: RequestResult[],
 	};
 }
 
-async function startFront(policy: string, ports: number[], pids: number[], scenario: Scenario): Promise<Front> {
-	if (policy === nginxPolicy) {
-		return startNginx(ports);
-	}
-
-	return startProxy({
+function proxyConfig(policy: string, scenario: Scenario, fleet: BenchFleet): ProxyProcessConfig {
+	return {
 		strategy: policy,
-		instances: ports.map((port, index) => ({
-			port,
-			pid: pids[index]!,
-			uuid: `GPU-00000000-bench-0000-0000-${String(index).padStart(12, '0')}`,
+		instances: fleet.fakes.map((fake, index) => ({
+			port: fake.port,
+			pid: fake.pid,
+			uuid: fleetGpuUuid(index),
 			name: `Bench GPU ${scenario.fleet.gpus[index]} tok/s`,
 			memoryTotalMiB: scenario.fleet.memoryMiB,
 			capacity: scenario.fleet.slots,
 		})),
-	});
+	};
 }
 
 export async function runScenario(scenario: Scenario, policy: string, bound: LowerBound): Promise<RunSummary> {
-	const fleet = await startBenchFleet(scenario.fleet);
+	const starting = startBenchFleet(scenario.fleet);
+	// The proxy process loads while the fleet starts, then learns the instances' ports.
+	const proxy = policy === nginxPolicy ? undefined : startProxy(starting.then(fleet => proxyConfig(policy, scenario, fleet)), policy);
+	let fleet: BenchFleet | undefined;
 	let front: Front | undefined;
 	try {
-		front = await startFront(policy, fleet.fakes.map(fake => fake.port), fleet.fakes.map(fake => fake.pid), scenario);
+		fleet = await starting;
+		front = await (proxy ?? startNginx(fleet.fakes.map(fake => fake.port)));
 		const limitMs = 20_000 + 8 * bound.ms;
 		const {results, timedOut} = await drive(front.port, scenario.clients, limitMs);
 		return summarize(scenario, policy, results, timedOut, fleet.loads().reduce((sum, count) => sum + count, 0), await fleet.served());
 	} finally {
-		await front?.close();
-		await fleet.stop();
+		await (front ?? (await proxy?.catch(() => undefined)))?.close();
+		await (fleet ?? (await starting.catch(() => undefined)))?.stop();
 	}
 }
 
