@@ -11,7 +11,7 @@ import {nginxAvailable, nginxInstallHint, startNginx} from './nginx-front.js';
 import {cpuSecondsOf} from './proc-stats.js';
 import {startProxy} from './proxy-front.js';
 import {percentile, ratio} from './stats.js';
-import {runWrk} from './wrk.js';
+import {runWrk, wrkAvailable, wrkInstallHint} from './wrk.js';
 
 export type OverheadCell = {front: string; requestsPerSecond: number; p50Ms: number; p99Ms: number; cpuMicrosPerRequest: number; errors: number};
 export type OverheadRow = {what: string; cells: OverheadCell[]};
@@ -117,7 +117,12 @@ export async function runOverhead(log: (line: string) => void, seconds = 5): Pro
 		targets.push({front: proxyName, port: proxy.port, pids: () => proxy.pids()});
 
 		const rows: OverheadRow[] = [];
-		for (const row of rowsToRun) {
+		const runnable = wrkAvailable() ? rowsToRun : rowsToRun.filter(row => row.what === 'ttfb');
+		if (runnable.length < rowsToRun.length) {
+			log(`(${wrkInstallHint} Only the time-to-first-byte row runs.)`);
+		}
+
+		for (const row of runnable) {
 			const cells: OverheadCell[] = [];
 			for (const target of targets) {
 				// eslint-disable-next-line no-await-in-loop
