@@ -12,7 +12,7 @@ import {nginxAvailable, nginxInstallHint, startNginx} from './nginx-front.js';
 import {startProxy} from './proxy-front.js';
 import type {ProxyProcessConfig} from './proxy-process.js';
 import type {Scenario} from './scenarios.js';
-import {percentile, ratio} from './stats.js';
+import {medianRun, percentile, ratio} from './stats.js';
 
 export const nginxPolicy = 'nginx least_conn';
 
@@ -116,27 +116,35 @@ export async function runScenario(scenario: Scenario, policy: string, bound: Low
 	}
 }
 
-export async function runRouting(scenarios: Scenario[], log: (line: string) => void): Promise<ScenarioReport[]> {
+/**
+ * Every scenario with every policy; with `repeat` > 1 each pair runs that often (the policies' order rotating
+ * from round to round, so a slow spell on the machine does not always hit the same one) and the median run counts.
+ */
+export async function runRouting(scenarios: Scenario[], log: (line: string) => void, repeat = 1): Promise<ScenarioReport[]> {
 	if (!nginxAvailable()) {
 		log(`(${nginxInstallHint} The routing section runs without the nginx baseline.)`);
 	}
 
+	const names = policies();
 	const reports: ScenarioReport[] = [];
 	for (const scenario of scenarios) {
 		const bound = boundOf(scenario);
-		const runs: RunSummary[] = [];
-		for (const policy of policies()) {
-			// eslint-disable-next-line no-await-in-loop
-			const run = await runScenario(scenario, policy, bound);
-			runs.push(run);
-			log(
-				`${scenario.id} · ${policy}: makespan ${seconds(run.makespanMs)} s (${times(ratio(run.makespanMs, bound.ms))} bound), p50 ${seconds(run.latencyP50)} s, p99 ${seconds(run.latencyP99)} s, ` +
-					`${run.loads} loads, ${run.ok}/${run.planned} ok${run.timedOut ? ', TIMED OUT' : ''}` +
-					(run.interactive ? `, chat p99 idle ${seconds(run.interactive.idleP99)} s / flood ${seconds(run.interactive.floodP99)} s` : ''),
-			);
+		const runsByPolicy = new Map<string, RunSummary[]>(names.map(policy => [policy, []]));
+		for (let round = 0; round < repeat; round++) {
+			for (const [index] of names.entries()) {
+				const policy = names[(index + round) % names.length]!;
+				// eslint-disable-next-line no-await-in-loop
+				const run = await runScenario(scenario, policy, bound);
+				runsByPolicy.get(policy)!.push(run);
+				log(
+					`${scenario.id} · ${policy}: makespan ${seconds(run.makespanMs)} s (${times(ratio(run.makespanMs, bound.ms))} bound), p50 ${seconds(run.latencyP50)} s, p99 ${seconds(run.latencyP99)} s, ` +
+						`${run.loads} loads, ${run.ok}/${run.planned} ok${run.timedOut ? ', TIMED OUT' : ''}` +
+						(run.interactive ? `, chat p99 idle ${seconds(run.interactive.idleP99)} s / flood ${seconds(run.interactive.floodP99)} s` : ''),
+				);
+			}
 		}
 
-		reports.push({scenario, bound, runs});
+		reports.push({scenario, bound, runs: names.map(policy => medianRun(runsByPolicy.get(policy)!))});
 	}
 
 	return reports;

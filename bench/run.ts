@@ -4,6 +4,7 @@
  *
  *   --only ID,ID     scenarios whose id contains one of these (e.g. --only hetero); see --list
  *   --sections S,S   routing, overhead, footprint (default: all three)
+ *   --repeat N       run each scenario and policy N times, report the median run (default 1)
  *   --write          put the tables into bench/RESULTS.md between its markers
  *   --list           print the scenario ids and exit
  */
@@ -51,8 +52,9 @@ const measuredOn = () =>
 
 if (sections.has('routing')) {
 	console.log(`Routing: ${scenarios.length} scenario(s) × ${policies().join(', ')}; a fresh fleet for each run.`);
-	const reports = await runRouting(scenarios, line => console.log(line));
-	const partial = only.length > 0 ? ` (partial run: --only ${only.join(',')})` : '';
+	const repeat = Math.max(1, Number(option('repeat') ?? 1) || 1);
+	const reports = await runRouting(scenarios, line => console.log(line), repeat);
+	const partial = `${repeat > 1 ? `, median of ${repeat} runs each` : ''}${only.length > 0 ? ` (partial run: --only ${only.join(',')})` : ''}`;
 	const markdown = `${measuredOn()}${partial}.\n\n${routingMarkdown(reports)}`;
 	generated.set('routing', markdown);
 	console.log(`\n${markdown}`);
