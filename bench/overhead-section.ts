@@ -43,7 +43,6 @@ async function firstByteTimes(port: number, count: number): Promise<{ttfb: numbe
 	const startedAt = performance.now();
 	try {
 		for (let index = 0; index < count; index++) {
-			// eslint-disable-next-line no-await-in-loop
 			ttfb.push(
 				await new Promise<number>((resolve, reject) => {
 					const sentAt = performance.now();
@@ -125,7 +124,6 @@ export async function runOverhead(log: (line: string) => void, seconds = 5): Pro
 		for (const row of runnable) {
 			const cells: OverheadCell[] = [];
 			for (const target of targets) {
-				// eslint-disable-next-line no-await-in-loop
 				const cell = await measure(target, row.what, row.connections, seconds);
 				cells.push(cell);
 				log(`overhead · ${row.label} · ${cell.front}: ${whole(cell.requestsPerSecond)} req/s, p50 ${millis(cell.p50Ms)} ms, p99 ${millis(cell.p99Ms)} ms, ${whole(cell.cpuMicrosPerRequest)} µs CPU/req${cell.errors ? `, ${cell.errors} errors` : ''}`);

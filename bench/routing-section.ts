@@ -133,7 +133,6 @@ export async function runRouting(scenarios: Scenario[], log: (line: string) => v
 		for (let round = 0; round < repeat; round++) {
 			for (const [index] of names.entries()) {
 				const policy = names[(index + round) % names.length]!;
-				// eslint-disable-next-line no-await-in-loop
 				const run = await runScenario(scenario, policy, bound);
 				runsByPolicy.get(policy)!.push(run);
 				log(
