@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import {spawn, type ChildProcess} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync} from 'node:fs';
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {setTimeout as delay} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
 import {after, describe, it, type TestContext} from 'node:test';
 import {isProcessAlive, processesInGroup} from '../source/supervisor/process-info.js';
 import {DOUBLES_BIN, doublesEnv, freePort, freePortRange, loadDefaultFleet} from './helpers/doubles.js';
+import {waitFor} from './helpers/wait-for.js';
 
 /** `ollama-multi up` run for real (node + tsx on source/cli.tsx) over the fake ollama and nvidia-smi. */
 
@@ -77,20 +77,10 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
 		stderr: () => stderr,
 		exited,
 		async waitForLine(pattern, timeoutMs = 45_000) {
-			const deadline = Date.now() + timeoutMs;
-			while (Date.now() < deadline) {
-				for (const line of lines) {
-					const match = pattern.exec(line);
-					if (match) {
-						return match;
-					}
-				}
-
-				 
-				await delay(25);
-			}
-
-			assert.fail(`no line matching ${pattern} within ${timeoutMs} ms.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+			return waitFor(() => lines.map(line => pattern.exec(line)).find(match => match !== null), {
+				timeoutMs,
+				message: () => `a line matching ${pattern}.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`,
+			});
 		},
 	};
 }
@@ -106,16 +96,6 @@ const readyLine = (id: string) => new RegExp(`^\\S+ ${id} ready \\(pid (\\d+), p
 
 function aliveInGroup(processGroup: number): number[] {
 	return processesInGroup(processGroup).filter(member => member.commandLine.length > 0).map(member => member.pid);
-}
-
-async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
-	const deadline = Date.now() + timeoutMs;
-	while (!condition() && Date.now() < deadline) {
-		 
-		await delay(25);
-	}
-
-	return condition();
 }
 
 /** A PATH holding node and only the named doubles. */
@@ -215,10 +195,10 @@ describe('ollama-multi up after a supervisor killed with SIGKILL', () => {
 		const orphans = await Promise.all(['gpu0', 'gpu1'].map(async id => Number((await first.waitForLine(readyLine(id)))[1])));
 		// Like the real one, the fake logs each request on stdout, and a write to the dead supervisor's pipe ends it:
 		// wait until the request log of the readiness check has been written, so nothing is written after the kill.
-		assert.ok(await eventually(() => ['gpu0', 'gpu1'].every(id => {
+		await waitFor(() => ['gpu0', 'gpu1'].every(id => {
 			const log = path.join(stateDir, 'logs', `${id}.log`);
 			return existsSync(log) && readFileSync(log, 'utf8').includes('GET     "/"');
-		}), 10_000));
+		}), {timeoutMs: 10_000, message: 'the readiness checks in both instance logs'});
 		first.child.kill('SIGKILL');
 		await first.exited;
 		assert.ok(orphans.every(pid => isProcessAlive(pid)), 'the instances outlive a supervisor killed with SIGKILL');
@@ -267,6 +247,19 @@ describe('ollama-multi up refuses to start', () => {
 
 		assert.equal(await cli.exited, 1);
 		assert.match(cli.stderr(), new RegExp(`Port 127\\.0\\.0\\.1:${basePort + 1} \\(for instance gpu1\\) is already in use.*--base-port`));
+		assertNothingSpawned(cli, env, stateDir);
+	});
+
+	it('when --ollama names a program that is not Ollama: one line saying so, and spawns nothing', {timeout: 30_000}, async () => {
+		const notOllama = path.join(scratch, 'not-ollama');
+		writeFileSync(notOllama, '#!/bin/sh\necho "usage: not-ollama [-h]"\nexit 2\n');
+		chmodSync(notOllama, 0o755);
+		const env = doublesEnv({FAKE_GPU_COUNT: '2'});
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+		const cli = runCli(['up', '--no-ui', '--ollama', notOllama, '--port', String(await freePort()), '--base-port', String(await freePortRange(2)), '--state-dir', stateDir], env);
+
+		assert.equal(await cli.exited, 1);
+		assert.match(cli.stderr(), /^\S+ ERROR --ollama \S+not-ollama does not look like Ollama: `--ollama \S+ --version` printed "usage: not-ollama \[-h\]", not "ollama version is …"\. [^\n]*\n$/);
 		assertNothingSpawned(cli, env, stateDir);
 	});
 

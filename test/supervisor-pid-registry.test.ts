@@ -3,10 +3,10 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {setTimeout as delay} from 'node:timers/promises';
 import {after, describe, it} from 'node:test';
 import {cleanOrphans, PidRegistry} from '../source/supervisor/pid-registry.js';
 import {isProcessAlive, processesInGroup, readProcessInfo} from '../source/supervisor/process-info.js';
+import {waitFor} from './helpers/wait-for.js';
 
 const directory = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-registry-'));
 // Stands in for `ollama serve`: named ollama, starts a "runner" child in its process group, as the real one does.
@@ -41,13 +41,6 @@ async function deadPid(): Promise<number> {
 	const child = spawn(process.execPath, ['-e', '']);
 	await new Promise(resolve => child.once('exit', resolve));
 	return child.pid!;
-}
-
-async function waitFor(condition: () => boolean): Promise<void> {
-	for (let tries = 0; tries < 200 && !condition(); tries++) {
-		 
-		await delay(25);
-	}
 }
 
 function writeRecord(stateDir: string, supervisorPid: number, instances: unknown[]): void {
