@@ -1,6 +1,7 @@
 import {normalizeModelName} from '../proxy/model-name.js';
 import type {Plan, PlanInput, Placement, WaitingRequest} from './plan-types.js';
 import type {RouteReason} from './route-reason.js';
+import {SlotReservations} from './slot-reservations.js';
 import {VirtualInstance, type Estimate, type Work} from './virtual-instance.js';
 
 /**
@@ -31,6 +32,8 @@ export function planDispatch(input: PlanInput): Plan {
 	const demand = (model: string, reloadMs: number) => (waitingFor.get(model) ?? 0) + costs.arrivalsPerSecond(model, now) * (reloadMs / 1000);
 	const homes = (model: string) => instances.filter(instance => instance.isResident(model)).length;
 
+	const reservations = new SlotReservations(input.clients ?? [], input.waiting, views, totalSlots);
+	let freeNow = views.reduce((sum, view) => sum + Math.max(0, Math.max(1, view.slots) - view.running.length), 0);
 	const plan: Plan = {dispatch: [], waiting: [], retryInMs: undefined, unplaceable: []};
 	let nextRetryAt = Number.POSITIVE_INFINITY;
 	for (const request of input.waiting.slice(0, maxConsidered)) {
@@ -44,6 +47,11 @@ export function planDispatch(input: PlanInput): Plan {
 		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, demand, homes)}));
 		const choice = request.overdue ? chooseOverdue(options, now) : chooseCheapest(options);
 		const startsNow = choice.instance.hasFreeSlotNow() && choice.estimate.startAt <= now;
+		if (startsNow && !request.overdue && freeNow - 1 < reservations.reserveFor(request.clientId, choice.estimate.finishAt - now)) {
+			// Held back for a client that is about to send; a slot freeing or an arrival plans again.
+			continue;
+		}
+
 		if (request.model !== undefined) {
 			const model = normalizeModelName(request.model);
 			waitingFor.set(model, Math.max(0, (waitingFor.get(model) ?? 0) - 1));
@@ -51,6 +59,7 @@ export function planDispatch(input: PlanInput): Plan {
 
 		choice.instance.commit(work, choice.estimate);
 		if (startsNow) {
+			freeNow--;
 			plan.dispatch.push(placement(request, choice, options, now));
 		} else {
 			plan.waiting.push({requestId: request.id, instanceId: choice.instance.id, expectedStartAt: choice.estimate.startAt});

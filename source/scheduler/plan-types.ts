@@ -13,6 +13,8 @@ export type CostModel = {
 /** A request running on an instance. */
 export type RunningRequest = {
 	model: string | undefined;
+	/** Who sent it (for fair sharing), if known. */
+	clientId?: string;
 	dispatchedAt: number;
 	/** When its first output token passed; undefined while the model loads or the prompt is read. */
 	firstTokenAt: number | undefined;
@@ -51,6 +53,7 @@ export type InstanceView = {
 export type WaitingRequest = {
 	id: number;
 	model: string | undefined;
+	clientId?: string;
 	enqueuedAt: number;
 	/** num_predict / max_tokens. */
 	limit: number | undefined;
@@ -69,9 +72,13 @@ export type PlanInput = {
 	/** In the order they may claim slots: the fair order, overdue ones first. */
 	waiting: readonly WaitingRequest[];
 	costs: CostModel;
+	/** Clients seen lately: how often they send and how long their requests take (for slots kept free for them). */
+	clients?: readonly ClientActivity[];
 	/** Plan at most this many of the first waiting requests. Default: 4 per slot in the fleet, at least 16. */
 	maxConsidered?: number;
 };
+
+export type ClientActivity = {clientId: string; arrivalsPerSecond: number; meanServiceMs: number};
 
 export type Placement = {
 	requestId: number;

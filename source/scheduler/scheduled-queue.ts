@@ -1,7 +1,8 @@
+import {DecayedMean} from './decayed-stats.js';
 import {planDispatch} from './dispatch-plan.js';
 import type {Estimator} from './estimator.js';
 import {FairOrder} from './fair-order.js';
-import type {CostModel, InstanceView, Placement, WaitingRequest} from './plan-types.js';
+import type {ClientActivity, CostModel, InstanceView, Placement, WaitingRequest} from './plan-types.js';
 import {VirtualInstance} from './virtual-instance.js';
 import {averageServiceMs, waitBoundMs} from './wait-bound.js';
 
@@ -69,6 +70,7 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 	readonly #schedule: (ms: number, callback: () => void) => () => void;
 	readonly #order = new FairOrder();
 	readonly #tickets = new Map<number, Ticket<R>>();
+	readonly #clients = new Map<string, {lastArrivalAt: number; gapMs: DecayedMean; serviceMs: DecayedMean}>();
 	#nextId = 1;
 	#cancelTimer: (() => void) | undefined;
 	#timerDueAt = Number.POSITIVE_INFINITY;
@@ -121,6 +123,10 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 			request.signal?.addEventListener('abort', onAbort, {once: true});
 			this.#tickets.set(id, ticket);
 			const cost = this.#costAndDeadline(request, now);
+			if (!request.front) {
+				this.#recordClient(request.clientId, cost.costMs, now);
+			}
+
 			ticket.deadlineAt = cost.deadlineAt;
 			this.#order.add({id, clientId: request.clientId, weight: request.weight, ...cost}, request.front);
 			this.#options.onChange?.();
@@ -179,11 +185,12 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 				limit: request.limit,
 				promptTokens: request.promptTokens,
 				modelNeedMiB: request.modelNeedMiB,
+				clientId: request.clientId,
 				exclude: request.exclude ?? emptySet,
 				overdue: entry.deadlineAt <= now,
 			};
 		});
-		const plan = planDispatch({now, instances, waiting, costs: this.#options.costs});
+		const plan = planDispatch({now, instances, waiting, costs: this.#options.costs, clients: this.#activity(now)});
 		let changed = false;
 		const failed = instances.length === 0 ? waiting.map(request => request.id) : plan.unplaceable;
 		for (const id of failed) {
@@ -233,6 +240,47 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 		return {costMs, enqueuedAt: now, deadlineAt: now + boundMs};
 	}
 
+	#recordClient(clientId: string, costMs: number, now: number): void {
+		const client = this.#clients.get(clientId);
+		if (!client) {
+			this.#clients.set(clientId, {lastArrivalAt: now, gapMs: new DecayedMean(clientHalfLifeMs), serviceMs: new DecayedMean(clientHalfLifeMs)});
+			this.#clients.get(clientId)!.serviceMs.add(costMs, now);
+			return;
+		}
+
+		client.gapMs.add(now - client.lastArrivalAt, now);
+		client.lastArrivalAt = now;
+		client.serviceMs.add(costMs, now);
+	}
+
+	/**
+	 * Each client's arrival rate, from the mean gap between its requests (or the time since its last, when that is
+	 * longer: a client that stopped fades out), and its mean service; clients quiet for long are forgotten.
+	 */
+	#activity(now: number): ClientActivity[] {
+		const activity: ClientActivity[] = [];
+		for (const [clientId, client] of this.#clients) {
+			const gap = client.gapMs.mean;
+			const sinceLast = now - client.lastArrivalAt;
+			if (gap === undefined) {
+				if (sinceLast > forgetAfterMs) {
+					this.#clients.delete(clientId);
+				}
+
+				continue;
+			}
+
+			if (sinceLast > Math.max(forgetAfterMs, 10 * gap)) {
+				this.#clients.delete(clientId);
+				continue;
+			}
+
+			activity.push({clientId, arrivalsPerSecond: 1000 / Math.max(1, gap, sinceLast), meanServiceMs: client.serviceMs.mean ?? 0});
+		}
+
+		return activity;
+	}
+
 	#take(id: number, dispatched: boolean): Ticket<R> | undefined {
 		const ticket = this.#tickets.get(id);
 		if (!ticket) {
@@ -269,6 +317,11 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 }
 
 const emptySet: ReadonlySet<string> = new Set();
+
+/** How quickly a client's old gaps between requests are outweighed by new ones. */
+const clientHalfLifeMs = 10_000;
+/** A client silent this long (and ten of its usual gaps) is no longer tracked. */
+const forgetAfterMs = 60_000;
 
 function defaultSchedule(ms: number, callback: () => void): () => void {
 	const timer = setTimeout(callback, ms);

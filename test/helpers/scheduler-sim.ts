@@ -4,6 +4,7 @@
  * at most maxLoadedModels stay resident (the least recently used idle one is evicted). No sockets, no timers:
  * deterministic, so tests can assert what the policy does, not how fast a machine is.
  */
+import {normalizeModelName} from '../../source/proxy/model-name.js';
 import {completionMetrics} from '../../source/scheduler/completion-metrics.js';
 import {Estimator} from '../../source/scheduler/estimator.js';
 import type {InstanceView, RunningRequest} from '../../source/scheduler/plan-types.js';
@@ -37,7 +38,7 @@ export class FleetSim {
 	#events: Array<{at: number; run: () => void; cancelled?: boolean}> = [];
 
 	constructor(gpus: SimGpu[]) {
-		this.#gpus = gpus.map(gpu => ({...gpu, runs: [], resident: new Map((gpu.initialModels ?? []).map(model => [model, {lastUsedAt: 0, readyAt: 0}])), speedFactor: 1, advancedAt: 0}));
+		this.#gpus = gpus.map(gpu => ({...gpu, runs: [], resident: new Map((gpu.initialModels ?? []).map(model => [normalizeModelName(model), {lastUsedAt: 0, readyAt: 0}])), speedFactor: 1, advancedAt: 0}));
 		this.#queue = new ScheduledQueue<Job>({
 			maxQueue: 100_000,
 			instances: () => this.#gpus.map(gpu => this.#view(gpu)),
@@ -92,6 +93,7 @@ export class FleetSim {
 			}
 
 			if (event.at > untilMs) {
+				this.#events.unshift(event);
 				break;
 			}
 
@@ -114,6 +116,7 @@ export class FleetSim {
 		this.#advance(gpu);
 		const running: RunningRequest[] = gpu.runs.map(run => ({
 			model: run.job.arrival.model,
+			clientId: run.job.clientId,
 			dispatchedAt: run.startedAt,
 			firstTokenAt: run.firstTokenAt,
 			producedTokens: run.job.arrival.tokens - run.remaining,
@@ -134,12 +137,12 @@ export class FleetSim {
 
 	#start(job: Job, granted: Granted): void {
 		const gpu = this.#gpus.find(candidate => candidate.id === granted.instanceId)!;
-		const model = job.arrival.model;
+		const model = normalizeModelName(job.arrival.model);
 		this.#advance(gpu);
 		let state = gpu.resident.get(model);
 		const cold = !state;
 		if (!state) {
-			const idle = [...gpu.resident].filter(([name]) => !gpu.runs.some(run => run.job.arrival.model === name)).sort(([, a], [, b]) => a.lastUsedAt - b.lastUsedAt);
+			const idle = [...gpu.resident].filter(([name]) => !gpu.runs.some(run => normalizeModelName(run.job.arrival.model) === name)).sort(([, a], [, b]) => a.lastUsedAt - b.lastUsedAt);
 			while (gpu.resident.size >= gpu.maxLoadedModels && idle.length > 0) {
 				gpu.resident.delete(idle.shift()![0]);
 			}
@@ -197,7 +200,7 @@ export class FleetSim {
 			const {job, granted} = run;
 			const {arrival} = job;
 			const decodeMs = this.now - run.readyAt;
-			const state = gpu.resident.get(arrival.model);
+			const state = gpu.resident.get(normalizeModelName(arrival.model));
 			if (state) {
 				state.lastUsedAt = this.now;
 			}
