@@ -67,7 +67,8 @@ describe('where a request goes', () => {
 	});
 
 	test('the load time is learned, not fixed: the same wait is worth it with slow loads and not with fast ones', () => {
-		const fleet = () => [instance('gpu0', {resident: resident('a:latest'), running: [running('a', 1500)]}), instance('gpu1')];
+		// Four slots; the chat client sends a 400 ms request every second.
+	const fleet = () => [instance('gpu0', {resident: resident('a:latest'), running: [running('a', 1500)]}), instance('gpu1')];
 		assert.equal(plan(fleet(), [request('a')], costs({loadMs: 4000})).dispatch.length, 0);
 		assert.equal(only(plan(fleet(), [request('a')], costs({loadMs: 200}))).instanceId, 'gpu1');
 	});
@@ -201,5 +202,24 @@ describe('bounds and exclusions', () => {
 		const placement = only(plan([instance('gpu0', {running: [running('a', 1000)]}), instance('gpu1')], [request(undefined)]));
 		assert.equal(placement.instanceId, 'gpu1');
 		assert.equal(placement.reason, 'free-slot');
+	});
+});
+
+describe('slots kept free for clients that send now and then', () => {
+	const fleet = () => [instance('gpu0', {slots: 2, resident: resident('a:latest')}), instance('gpu1', {slots: 2, resident: resident('a:latest')})];
+	const backlog = () => Array.from({length: 10}, () => request('a', {clientId: 'batch'}));
+	const chat = {clientId: 'chat', arrivalsPerSecond: 1, meanServiceMs: 400};
+
+	test('a backlog leaves one slot free for a client that sends every second', () => {
+		const result = plan(fleet(), backlog(), costs(), {clients: [chat]});
+		assert.equal(result.dispatch.length, 3);
+	});
+
+	test('nothing is held back for a client that rarely sends, or whose request already runs', () => {
+		assert.equal(plan(fleet(), backlog(), costs(), {clients: [{...chat, arrivalsPerSecond: 0.05}]}).dispatch.length, 4);
+		const busy = fleet();
+		busy[0] = instance('gpu0', {slots: 2, resident: resident('a:latest'), running: [{...running('a', 200), clientId: 'chat'}]});
+		// Its slot is taken by its own request: the backlog gets the other three.
+		assert.equal(plan(busy, backlog(), costs(), {clients: [chat]}).dispatch.length, 3);
 	});
 });
