@@ -1,0 +1,40 @@
+import type http from 'node:http';
+import type {InstanceSource} from './instance-source.js';
+import type {RoutingStrategy} from './routing-policy.js';
+
+export type OllamaProxyOptions = {
+	instances: InstanceSource;
+	/** Default 127.0.0.1. */
+	host?: string;
+	/** Default 11434; 0 picks a free port. */
+	port?: number;
+	/** Default least-busy. */
+	strategy?: RoutingStrategy;
+	/** Requests that may wait in the central queue; one more gets 503. Default 512. */
+	maxQueue?: number;
+	/** Largest request body accepted on routes that must be read to be routed; beyond it 413. Default 128 MiB. */
+	maxBodyBytes?: number;
+	/** How often each ready instance's /api/ps is read. Default 1000 ms. */
+	psPollIntervalMs?: number;
+	/**
+	 * How long a request may wait for a busy instance that has its model loaded before it is sent to a free one
+	 * that must load it. Chosen on the benchmark's two-model case (see bench/RESULTS.md).
+	 */
+	affinityWaitMs?: number;
+	/** During that wait, still send it at once to a free instance where the model fits without evicting another. Default true. */
+	affinitySpillWhereItFits?: boolean;
+	/** Instances one request may be tried on before its error is returned. Default 3. */
+	maxAttempts?: number;
+	/** First penalty for an instance failing requests; doubles on each further failure, up to 60 s. Default 5000 ms. */
+	penaltyMs?: number;
+	/**
+	 * Runs first for every request; return true when it answered the request itself (control routes, /metrics).
+	 * It runs before the API key check, so it applies its own rules.
+	 */
+	intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
+	/** When set, Ollama API requests need `Authorization: Bearer <apiKey>` (GET / stays open for health checks). */
+	apiKey?: string;
+};
+
+/** The default chosen on the two-model benchmark; see bench/RESULTS.md. */
+export const defaultAffinityWaitMs = 3000;
