@@ -38,7 +38,9 @@ const cli = meow(`
 	  --parallel N        Requests each instance serves at once: its OLLAMA_NUM_PARALLEL
 	                      (default: OLLAMA_NUM_PARALLEL from the environment, else Ollama's default, 1)
 	  --max-queue N       Requests that may wait for a free instance before 503 (default 512)
-	  --strategy NAME     least-busy (default: free slot, model already loaded first) or round-robin
+	  --strategy NAME     fastest (default: where it is expected to finish soonest, from each GPU's learned
+	                      speed, load times and what runs there; fair across clients), least-busy (free slot,
+	                      model already loaded first) or round-robin
 	  --no-ui             No dashboard: one log line per event (automatic when stdout is not a terminal)
 	  --readonly          Dashboard shows, but its keys cannot drain or restart instances
 	  --token TOKEN       Required for the control routes (drain, restart...) when --host is not loopback

@@ -208,11 +208,13 @@ describe('bounds and exclusions', () => {
 describe('slots kept free for clients that send now and then', () => {
 	const fleet = () => [instance('gpu0', {slots: 2, resident: resident('a:latest')}), instance('gpu1', {slots: 2, resident: resident('a:latest')})];
 	const backlog = () => Array.from({length: 10}, () => request('a', {clientId: 'batch'}));
-	const chat = {clientId: 'chat', arrivalsPerSecond: 1, meanServiceMs: 400};
+	const chat = {clientId: 'chat', arrivalsPerSecond: 1, meanServiceMs: 400, activeUntil: now + 1500};
 
 	test('a backlog leaves one slot free for a client that sends every second', () => {
 		const result = plan(fleet(), backlog(), costs(), {clients: [chat]});
 		assert.equal(result.dispatch.length, 3);
+		// If the chat does not come within twice its usual gap, the slot is released: plan again then.
+		assert.ok(result.retryInMs! <= 1500, String(result.retryInMs));
 	});
 
 	test('nothing is held back for a client that rarely sends, or whose request already runs', () => {

@@ -79,7 +79,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		ollama: stringFlag('ollama', flags.ollama),
 		parallel: parseCount('parallel', stringFlag('parallel', flags.parallel), 1),
 		maxQueue: parseCount('max-queue', stringFlag('max-queue', flags.maxQueue), 0) ?? defaultMaxQueue,
-		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'least-busy'),
+		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'fastest'),
 		ui: (flags.ui ?? true) && stdoutIsTty,
 		readonly: flags.readonly ?? false,
 		token: stringFlag('token', flags.token) ?? (env['OLLAMA_MULTI_TOKEN'] || undefined),
@@ -156,6 +156,7 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		host: options.host,
 		port: options.port,
 		strategy: options.strategy,
+		maxLoadedModels: maxLoadedModelsOf(options.env),
 		maxQueue: options.maxQueue,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
@@ -386,4 +387,10 @@ export async function untilStopSignal(supervisor: Pick<Supervisor, 'stop'>, log:
 function isUserFacing(error: unknown): error is Error {
 	return error instanceof UsageError || error instanceof OllamaNotFoundError || error instanceof PortUnavailableError
 		|| error instanceof GpuSelectionError;
+}
+
+/** OLLAMA_MAX_LOADED_MODELS as every instance gets it (they inherit the environment), if set. */
+function maxLoadedModelsOf(env: NodeJS.ProcessEnv): number | undefined {
+	const value = Number.parseInt(env['OLLAMA_MAX_LOADED_MODELS'] ?? '', 10);
+	return Number.isFinite(value) && value > 0 ? value : undefined;
 }

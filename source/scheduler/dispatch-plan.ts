@@ -47,8 +47,10 @@ export function planDispatch(input: PlanInput): Plan {
 		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, demand, homes)}));
 		const choice = request.overdue ? chooseOverdue(options, now) : chooseCheapest(options);
 		const startsNow = choice.instance.hasFreeSlotNow() && choice.estimate.startAt <= now;
-		if (startsNow && !request.overdue && freeNow - 1 < reservations.reserveFor(request.clientId, choice.estimate.finishAt - now)) {
-			// Held back for a client that is about to send; a slot freeing or an arrival plans again.
+		const serviceMs = choice.estimate.finishAt - now;
+		if (startsNow && !request.overdue && freeNow - 1 < reservations.reserveFor(request.clientId, serviceMs)) {
+			// Held back for a client that is about to send; plan again when it arrives, a slot frees, or its rhythm lapses.
+			reservations.held(request.clientId, serviceMs);
 			continue;
 		}
 
@@ -67,6 +69,7 @@ export function planDispatch(input: PlanInput): Plan {
 		}
 	}
 
+	nextRetryAt = Math.min(nextRetryAt, reservations.heldUntil);
 	if (Number.isFinite(nextRetryAt)) {
 		plan.retryInMs = Math.max(1, nextRetryAt - now);
 	}
@@ -83,17 +86,25 @@ function cost(option: Option): number {
 	return option.estimate.finishAt + option.estimate.evictionPenaltyMs;
 }
 
-/** Least expected completion; ties go to a slot free now, then to the instance listed first. */
+/**
+ * Least expected completion; ties go to a slot free now, then to the most free memory (a load there evicts the
+ * least later), then to the instance listed first.
+ */
 function chooseCheapest(options: readonly Option[]): Option {
 	let best = options[0]!;
 	for (const option of options.slice(1)) {
 		const difference = cost(option) - cost(best);
-		if (difference < 0 || (difference === 0 && option.instance.hasFreeSlotNow() && !best.instance.hasFreeSlotNow())) {
+		if (difference < 0 || (difference === 0 && tieBreak(option, best) < 0)) {
 			best = option;
 		}
 	}
 
 	return best;
+}
+
+function tieBreak(a: Option, b: Option): number {
+	const free = Number(b.instance.hasFreeSlotNow()) - Number(a.instance.hasFreeSlotNow());
+	return free !== 0 ? free : b.instance.roomMiB() - a.instance.roomMiB();
 }
 
 /** Past its bound: the soonest finish among the slots that can start it now, else the soonest anywhere. */

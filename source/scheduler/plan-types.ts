@@ -78,7 +78,13 @@ export type PlanInput = {
 	maxConsidered?: number;
 };
 
-export type ClientActivity = {clientId: string; arrivalsPerSecond: number; meanServiceMs: number};
+export type ClientActivity = {
+	clientId: string;
+	arrivalsPerSecond: number;
+	meanServiceMs: number;
+	/** Past this, without a new request, it no longer counts as sending (slots held for it are released). */
+	activeUntil: number;
+};
 
 export type Placement = {
 	requestId: number;

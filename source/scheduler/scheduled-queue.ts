@@ -1,3 +1,4 @@
+import {QueueAbortedError, QueueFullError} from '../proxy/central-queue.js';
 import {DecayedMean} from './decayed-stats.js';
 import {planDispatch} from './dispatch-plan.js';
 import type {Estimator} from './estimator.js';
@@ -36,20 +37,6 @@ export type ScheduledQueueOptions<R extends ScheduledRequest = ScheduledRequest>
 	schedule?: (ms: number, callback: () => void) => () => void;
 };
 
-export class SchedulerQueueFullError extends Error {
-	constructor(maxQueue: number) {
-		super(`the request queue is full (${maxQueue} waiting); try again shortly`);
-		this.name = 'QueueFullError';
-	}
-}
-
-export class SchedulerQueueAbortedError extends Error {
-	constructor() {
-		super('the client went away while the request was queued');
-		this.name = 'QueueAbortedError';
-	}
-}
-
 type Ticket<R> = {
 	request: R;
 	id: number;
@@ -70,7 +57,8 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 	readonly #schedule: (ms: number, callback: () => void) => () => void;
 	readonly #order = new FairOrder();
 	readonly #tickets = new Map<number, Ticket<R>>();
-	readonly #clients = new Map<string, {lastArrivalAt: number; gapMs: DecayedMean; serviceMs: DecayedMean}>();
+	readonly #clients = new Map<string, {lastArrivalAt: number; requests: number; gapMs: DecayedMean; serviceMs: DecayedMean}>();
+	#planned = new Map<string, number>();
 	#nextId = 1;
 	#cancelTimer: (() => void) | undefined;
 	#timerDueAt = Number.POSITIVE_INFINITY;
@@ -95,13 +83,18 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 		});
 	}
 
+	/** From the latest plan: how many waiting requests wait for each instance. */
+	plannedFor(): Map<string, number> {
+		return this.#planned;
+	}
+
 	async acquire(request: R): Promise<Granted> {
 		if (request.signal?.aborted) {
-			throw new SchedulerQueueAbortedError();
+			throw new QueueAbortedError();
 		}
 
 		if (!request.front && this.#tickets.size >= this.#options.maxQueue) {
-			throw new SchedulerQueueFullError(this.#options.maxQueue);
+			throw new QueueFullError(this.#options.maxQueue);
 		}
 
 		const now = this.#now();
@@ -113,7 +106,7 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 			const id = this.#nextId++;
 			const onAbort = () => {
 				if (this.#take(id, false)) {
-					reject(new SchedulerQueueAbortedError());
+					reject(new QueueAbortedError());
 					this.#options.onChange?.();
 					this.pump();
 				}
@@ -169,6 +162,7 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 	#pumpOnce(): boolean {
 		if (this.#tickets.size === 0) {
+			this.#planned = new Map();
 			this.#setTimer(Number.POSITIVE_INFINITY);
 			return false;
 		}
@@ -210,6 +204,11 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 			}
 		}
 
+		this.#planned = new Map();
+		for (const entry of plan.waiting) {
+			this.#planned.set(entry.instanceId, (this.#planned.get(entry.instanceId) ?? 0) + 1);
+		}
+
 		const deadline = this.#order.nextDeadlineAt(now);
 		this.#setTimer(Math.min(plan.retryInMs ?? Number.POSITIVE_INFINITY, deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now));
 		return changed;
@@ -243,39 +242,37 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 	#recordClient(clientId: string, costMs: number, now: number): void {
 		const client = this.#clients.get(clientId);
 		if (!client) {
-			this.#clients.set(clientId, {lastArrivalAt: now, gapMs: new DecayedMean(clientHalfLifeMs), serviceMs: new DecayedMean(clientHalfLifeMs)});
+			this.#clients.set(clientId, {lastArrivalAt: now, requests: 1, gapMs: new DecayedMean(clientHalfLifeMs), serviceMs: new DecayedMean(clientHalfLifeMs)});
 			this.#clients.get(clientId)!.serviceMs.add(costMs, now);
 			return;
 		}
 
 		client.gapMs.add(now - client.lastArrivalAt, now);
 		client.lastArrivalAt = now;
+		client.requests++;
 		client.serviceMs.add(costMs, now);
 	}
 
 	/**
-	 * Each client's arrival rate, from the mean gap between its requests (or the time since its last, when that is
-	 * longer: a client that stopped fades out), and its mean service; clients quiet for long are forgotten.
+	 * Clients in a rhythm of sending: at least three requests so far and the last one no longer ago than twice their
+	 * mean gap; their arrival rate (from that gap) and mean service. Clients quiet for long are forgotten.
 	 */
 	#activity(now: number): ClientActivity[] {
 		const activity: ClientActivity[] = [];
 		for (const [clientId, client] of this.#clients) {
 			const gap = client.gapMs.mean;
 			const sinceLast = now - client.lastArrivalAt;
-			if (gap === undefined) {
-				if (sinceLast > forgetAfterMs) {
-					this.#clients.delete(clientId);
-				}
-
-				continue;
-			}
-
-			if (sinceLast > Math.max(forgetAfterMs, 10 * gap)) {
+			if (sinceLast > forgetAfterMs) {
 				this.#clients.delete(clientId);
 				continue;
 			}
 
-			activity.push({clientId, arrivalsPerSecond: 1000 / Math.max(1, gap, sinceLast), meanServiceMs: client.serviceMs.mean ?? 0});
+			if (gap === undefined || client.requests < 3 || sinceLast > 2 * gap) {
+				continue;
+			}
+
+			const activeUntil = client.lastArrivalAt + 2 * gap;
+			activity.push({clientId, arrivalsPerSecond: 1000 / Math.max(1, gap), meanServiceMs: client.serviceMs.mean ?? 0, activeUntil});
 		}
 
 		return activity;
@@ -320,7 +317,7 @@ const emptySet: ReadonlySet<string> = new Set();
 
 /** How quickly a client's old gaps between requests are outweighed by new ones. */
 const clientHalfLifeMs = 10_000;
-/** A client silent this long (and ten of its usual gaps) is no longer tracked. */
+/** A client silent this long is no longer tracked. */
 const forgetAfterMs = 60_000;
 
 function defaultSchedule(ms: number, callback: () => void): () => void {

@@ -94,6 +94,11 @@ export class VirtualInstance {
 		return busy < this.slots ? this.#now : this.#finishTimes[busy - this.slots]!;
 	}
 
+	/** Free memory as far as known (unknown counts as none), less a share per resident model. */
+	roomMiB(): number {
+		return (this.#freeMiB ?? 0) - this.#models.size;
+	}
+
 	hasFreeSlotNow(): boolean {
 		return this.earliestSlotAt() <= this.#now;
 	}

@@ -1,9 +1,13 @@
 import {QueueAbortedError, QueueFullError} from '../central-queue.js';
+import {clientOf} from '../../scheduler/client-identity.js';
+import {requestWork} from '../../scheduler/request-work.js';
 import type {Exchange} from '../exchange.js';
 import type {Lanes} from '../lanes.js';
 import type {Placement} from '../placement.js';
 import type {FleetWide} from './fleet-wide.js';
 import type {Forwarder} from './forward.js';
+
+const noWork = {limit: undefined, promptTokens: undefined};
 
 export type ModelRequestOptions = {
 	lanes: Lanes;
@@ -49,13 +53,20 @@ export class ModelRequestHandler {
 
 	/** Waits for a slot (a retry goes to the front of the queue, away from the instances it failed on), then sends it. */
 	async acquireSlotAndDispatch(exchange: Exchange, retry: boolean): Promise<void> {
+		const {placement} = this.#options;
 		let instanceId: string;
 		try {
-			instanceId = await this.#options.placement.acquire(exchange.model, {
+			const placed = await placement.place({
+				model: exchange.model,
+				token: exchange,
+				facts: {...clientOf(exchange.req.headers, exchange.req.socket.remoteAddress), ...(placement.learns ? requestWork(exchange.body) : noWork)},
+				progress: {producedTokens: () => exchange.streamedTokens, firstTokenAt: () => exchange.firstByteAt},
 				signal: exchange.abort.signal,
 				exclude: exchange.tried,
 				front: retry,
 			});
+			instanceId = placed.instanceId;
+			exchange.placementReason = placed.route;
 		} catch (error) {
 			if (error instanceof QueueAbortedError || exchange.clientGone) {
 				exchange.finish(499, 'client-closed', undefined);
@@ -79,7 +90,8 @@ export class ModelRequestHandler {
 		if (exchange.clientGone) {
 			if (lane) {
 				lane.inFlight--;
-				this.#options.placement.pump();
+				placement.release(exchange, undefined);
+				placement.pump();
 			}
 
 			return;
