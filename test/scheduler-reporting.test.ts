@@ -5,6 +5,10 @@ import {FleetMetrics} from '../source/control/metrics.js';
 import {formatStatusReport} from '../source/control/status-table.js';
 import {completionMetrics} from '../source/scheduler/completion-metrics.js';
 import {Estimator} from '../source/scheduler/estimator.js';
+import {normalizeModelName} from '../source/proxy/model-name.js';
+import {buildDashboardState} from '../source/ui/dashboard-state.js';
+import {gpuPanelLines} from '../source/ui/GpuPanel.js';
+import {dashboardInputs, fixtureNow} from './fixtures/dashboard-state.js';
 import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
 
 /** gpu0 measured at 90 tok/s with a 1.5 s cold load of llama3.2:3b; gpu1 never ran it (borrowed figures). */
@@ -52,5 +56,21 @@ describe('the learned figures in status and metrics', () => {
 		assert.match(line('ollama_multi_learned_load_seconds', 'gpu0') ?? '', / 1\.5$/);
 		assert.equal(line('ollama_multi_learned_decode_tokens_per_second', 'gpu1'), undefined);
 		assert.match(text, /ollama_multi_learned_output_tokens\{model="llama3\.2:3b"\} 90/);
+	});
+});
+
+describe('the learned speeds on the dashboard', () => {
+	test('a GPU panel shows the measured decode speed beside each resident model, and nothing where none was measured', () => {
+		const inputs = dashboardInputs(4);
+		const model = inputs.proxy.instances[0]!.loadedModels[0]!.name;
+		const pair = (instanceId: string, samples: number) => ({instanceId, model: normalizeModelName(model), decodeTokensPerSecond: 312.4, promptTokensPerSecond: 6000, loadMs: 900, samples, loadLearned: true});
+		inputs.proxy = {...inputs.proxy, strategy: 'fastest', learned: {concurrencyExponent: 0.4, pairs: [pair('gpu0', 3), pair('gpu1', 0)], models: []}};
+		const state = buildDashboardState(inputs);
+		const text = (index: number) =>
+			gpuPanelLines(state.instances[index]!, {width: 80, detail: 'full', selected: false, now: fixtureNow})
+				.map(line => line.map(segment => segment.text).join(''))
+				.join('\n');
+		assert.match(text(0), new RegExp(`${model.replace(/[.]/g, '\\.')} 312 t/s`));
+		assert.doesNotMatch(text(1), /t\/s/);
 	});
 });

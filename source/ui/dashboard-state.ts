@@ -13,6 +13,8 @@ export type DashboardInstance = {
 	gpuName: string | undefined;
 	traffic: InstanceTraffic | undefined;
 	telemetry: GpuTelemetry | undefined;
+	/** Decode tokens/s the scheduler measured there for one request alone, by model (strategy fastest). */
+	learnedSpeeds: ReadonlyMap<string, number> | undefined;
 };
 
 export type FleetHeader = Omit<ProxySnapshot, 'instances'> & {
@@ -73,6 +75,15 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 	const trafficById = new Map(inputs.proxy.instances.map(traffic => [traffic.instanceId, traffic]));
 	const sampleByUuid = new Map(inputs.samples.map(sample => [sample.uuid, sample]));
 	const gpuByUuid = new Map(inputs.inventory.map(gpu => [gpu.uuid, gpu]));
+	const speeds = new Map<string, Map<string, number>>();
+	for (const pair of inputs.proxy.learned?.pairs ?? []) {
+		if (pair.samples > 0) {
+			const byModel = speeds.get(pair.instanceId) ?? new Map<string, number>();
+			byModel.set(pair.model, pair.decodeTokensPerSecond);
+			speeds.set(pair.instanceId, byModel);
+		}
+	}
+
 	const instances = inputs.instances.map((instance): DashboardInstance => {
 		const uuid = instance.gpu?.uuid;
 		const gpu = uuid === undefined ? undefined : gpuByUuid.get(uuid);
@@ -83,6 +94,7 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 			gpuName: gpu?.name ?? instance.gpu?.name,
 			traffic: trafficById.get(instance.id),
 			telemetry: telemetryFrom(sample, gpu),
+			learnedSpeeds: speeds.get(instance.id),
 		};
 	});
 	const {instances: _traffic, ...proxy} = inputs.proxy;
