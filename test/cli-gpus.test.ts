@@ -83,6 +83,23 @@ describe('ollama-multi gpus', {concurrency: true}, () => {
 		assert.match(result.stdout, /driver 570\.133\.07, CUDA 12\.8/);
 	});
 
+	it('--gpus 0+1,2 lists the GPUs by instance, a group with its total memory; a GPU in two groups is refused', async () => {
+		const env = doublesEnv({FAKE_GPU_COUNT: '3'});
+		const table = await cli(['gpus', '--gpus', '0+1,2'], env);
+		assert.equal(table.code, 0, table.stderr);
+		const lines = table.stdout.trim().split('\n');
+		assert.match(lines[0]!, /^INSTANCE +INDEX +NAME/);
+		assert.match(lines[1]!, /^gpu0\+1 +0 +NVIDIA GeForce RTX 4090/);
+		assert.match(lines[2]!, /^ +1 +NVIDIA GeForce RTX 3090/);
+		assert.match(lines[3]!, /2 GPUs, one instance +\d+ \/ 49140 MiB/);
+		assert.match(lines[4]!, /^gpu2 +2 +NVIDIA RTX A4000/);
+		const json = JSON.parse((await cli(['gpus', '--gpus', '0+1,2', '--json'], env)).stdout) as Array<{instance: string; gpus: Array<{index: number}>; memoryTotalMiB: number}>;
+		assert.deepEqual(json.map(group => [group.instance, group.gpus.map(gpu => gpu.index), group.memoryTotalMiB]), [['gpu0+1', [0, 1], 49_140], ['gpu2', [2], 16_376]]);
+		const refused = await cli(['gpus', '--gpus', '0+1,1'], env);
+		assert.equal(refused.code, 2);
+		assert.equal(refused.stderr, 'ollama-multi: --gpus puts GPU 1 in two instances ("0+1" and "1"); a GPU serves one instance only.\n');
+	});
+
 	it('without nvidia-smi: prints [] for scripts, says why on stderr, exits 0', async () => {
 		const result = await cli(['gpus', '--json'], doublesEnv({PATH: pathWithoutNvidiaSmi()}));
 
@@ -129,12 +146,23 @@ describe('ollama-multi command line', {concurrency: true}, () => {
 			[['up', '--parallel', '0'], /--parallel 0: use a whole number of at least 1/],
 			[['up', '--log-format', 'xml'], /--log-format xml: unknown; use one of text, json/],
 			[['launch'], /Unknown command "launch"/],
+			[['up', '--bogus-flag'], /unknown flag --bogus-flag\./],
+			[['up', '--base-prot', '3'], /unknown flag --base-prot \(did you mean --base-port\?\)/],
+			[['status', '-z'], /unknown flag -z\./],
 		];
 		const results = await Promise.all(cases.map(async ([args]) => cli(args)));
 		for (const [index, [args, message]] of cases.entries()) {
-			assert.equal(results[index]!.code, 2, args.join(' '));
-			assert.match(results[index]!.stderr, message);
+			const {code, stderr} = results[index]!;
+			assert.equal(code, 2, args.join(' '));
+			assert.match(stderr, message);
+			// One line, in the same form for every bad flag, pointing at the help.
+			assert.match(stderr, /^ollama-multi: [^\n]*--help[^\n]*\n$/, `${args.join(' ')}: ${stderr}`);
 		}
+	});
+
+	it('takes --no-<flag> and a value that starts with a dash as known', async () => {
+		const result = await cli(['gpus', '--no-json', '--token', '-secret']);
+		assert.doesNotMatch(result.stderr, /unknown flag/);
 	});
 
 	it('refuses a --base-port that puts an instance on the endpoint port', async () => {

@@ -13,7 +13,8 @@ import {runStatus} from '../source/commands/status.js';
 import {runUndrain} from '../source/commands/undrain.js';
 import {createControlAuth} from '../source/control/control-auth.js';
 import {createControlRoutes} from '../source/control/control-routes.js';
-import {FakeProxy, FakeSupervisor, fakeInstance, waitFor} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {waitFor} from './helpers/wait-for.js';
 
 type Captured = {stdout: string; stderr: string; io: {stdout: (text: string) => void; stderr: (text: string) => void}};
 
@@ -198,9 +199,9 @@ describe('control commands', () => {
 		const followed = capture();
 		const abort = new AbortController();
 		const following = runLogs({host: '127.0.0.1', port, instance: 'gpu0', lines: 1, follow: true, signal: abort.signal, pollMs: 10, ...followed.io});
-		await waitFor(() => followed.stdout === 'line 80\n', 5000, 'the last line');
+		await waitFor(() => followed.stdout === 'line 80\n', {timeoutMs: 5000, message: 'the last line'});
 		appendFileSync(logFile, 'time=… level=INFO msg="llama runner started" ✓\n');
-		await waitFor(() => followed.stdout.includes('llama runner started'), 5000, 'the appended line');
+		await waitFor(() => followed.stdout.includes('llama runner started'), {timeoutMs: 5000, message: 'the appended line'});
 		abort.abort();
 		assert.equal(await following, 0);
 		assert.equal(followed.stdout, 'line 80\ntime=… level=INFO msg="llama runner started" ✓\n');

@@ -7,6 +7,7 @@ import {after, before, describe, it} from 'node:test';
 import {fileURLToPath} from 'node:url';
 import type {StatusReport} from '../source/control/control-status.js';
 import {doublesEnv, freePortRange} from './helpers/doubles.js';
+import {waitFor} from './helpers/wait-for.js';
 
 /**
  * The real CLI over the doubles, driven only through its commands from second processes:
@@ -88,21 +89,15 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 		up.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
 			upOutput += chunk;
 		});
-		const deadline = Date.now() + 30_000;
-		for (;;) {
-			assert.ok(Date.now() < deadline, `up did not get ready:\n${upOutput}`);
-			assert.equal(up.exitCode, null, `up exited:\n${upOutput}`);
+		await waitFor(async () => {
+			assert.equal(up!.exitCode, null, `up exited:\n${upOutput}`);
 			try {
-				 
 				const report = await status();
-				if (report.instances.length === gpuCount && report.instances.every(instance => instance.state === 'ready')) {
-					break;
-				}
-			} catch {}
-
-			 
-			await new Promise(resolve => setTimeout(resolve, 100));
-		}
+				return report.instances.length === gpuCount && report.instances.every(instance => instance.state === 'ready');
+			} catch {
+				return false;
+			}
+		}, {timeoutMs: 30_000, intervalMs: 100, message: () => `up to get ready:\n${upOutput}`});
 	});
 
 	after(async () => {
@@ -208,18 +203,13 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 		};
 
 		assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 401);
-		let text = await metrics();
+		let text = '';
 		const counted = (exposition: string) =>
 			[...exposition.matchAll(/^ollama_multi_requests_total\{[^}]*route="\/api\/chat",status="200"\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
-		const deadline = Date.now() + 3000;
-		while (counted(text) !== chatsOk && Date.now() < deadline) {
-			 
-			await new Promise(resolve => setTimeout(resolve, 50));
-			 
+		await waitFor(async () => {
 			text = await metrics();
-		}
-
-		assert.equal(counted(text), chatsOk);
+			return counted(text) === chatsOk;
+		}, {timeoutMs: 3000, intervalMs: 50, message: () => `${chatsOk} chats counted in /metrics, not ${counted(text)}`});
 		assert.match(text, /^ollama_multi_instance_state\{ollama_instance="gpu0",gpu="0",gpu_uuid="GPU-[^"]+",gpu_name="[^"]+",state="ready"\} 1$/m);
 		if (spawnSync('promtool', ['--version']).status === 0) {
 			const check = spawnSync('promtool', ['check', 'metrics'], {input: text, encoding: 'utf8'});

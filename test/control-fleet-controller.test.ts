@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {FleetController, RestartError, UnknownInstanceError, type RestartProgress} from '../source/app/fleet-controller.js';
-import {FakeProxy, FakeSupervisor, fakeInstance, waitFor} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {waitFor} from './helpers/wait-for.js';
 
 function setup(count = 3, options: {drainTimeoutMs?: number; readyTimeoutMs?: number} = {}) {
 	const supervisor = new FakeSupervisor(Array.from({length: count}, (_, index) => fakeInstance(index)));
@@ -36,10 +37,10 @@ describe('FleetController', () => {
 		const {supervisor, proxy, controller, progress} = setup();
 		proxy.inFlightCounts.set('gpu1', 2);
 		const restart = controller.restart('gpu1');
-		await waitFor(() => progress.some(entry => entry.step === 'draining'), 5000, 'draining');
+		await waitFor(() => progress.some(entry => entry.step === 'draining'), {timeoutMs: 5000, message: 'draining'});
 		assert.equal(instance(supervisor, 'gpu1').draining, true, 'no new work goes to it while it drains');
 		const reads = proxy.inFlightReads;
-		await waitFor(() => proxy.inFlightReads >= reads + 5, 5000, 'several in-flight checks');
+		await waitFor(() => proxy.inFlightReads >= reads + 5, {timeoutMs: 5000, message: 'several in-flight checks'});
 		assert.equal(supervisor.calls.filter(call => call.call === 'restart').length, 0, 'not restarted while requests run');
 
 		proxy.inFlightCounts.set('gpu1', 0);
@@ -78,14 +79,14 @@ describe('FleetController', () => {
 			release = resolve;
 		});
 		const first = controller.restart('gpu0');
-		await waitFor(() => instance(supervisor, 'gpu0').state === 'restarting', 5000, 'restarting');
+		await waitFor(() => instance(supervisor, 'gpu0').state === 'restarting', {timeoutMs: 5000, message: 'restarting'});
 		await controller.drain('gpu0');
 		release();
 		await first;
 		assert.equal(instance(supervisor, 'gpu0').draining, true, 'drained during the restart: stays drained');
 
 		const second = controller.restart('gpu0');
-		await waitFor(() => instance(supervisor, 'gpu0').state === 'restarting', 5000, 'restarting again');
+		await waitFor(() => instance(supervisor, 'gpu0').state === 'restarting', {timeoutMs: 5000, message: 'restarting again'});
 		await controller.undrain('gpu0');
 		assert.equal(instance(supervisor, 'gpu0').draining, true, 'not undrained before the new process is up');
 		release();
@@ -124,7 +125,7 @@ describe('FleetController', () => {
 			assert.equal(supervisor.snapshot().filter(entry => entry.state === 'restarting').length, 1, `${instanceId} restarts alone`);
 		};
 		const all = controller.restartAll();
-		await waitFor(() => progress.some(entry => entry.instanceId === 'gpu0' && entry.step === 'draining'), 5000, 'gpu0 draining');
+		await waitFor(() => progress.some(entry => entry.instanceId === 'gpu0' && entry.step === 'draining'), {timeoutMs: 5000, message: 'gpu0 draining'});
 		proxy.inFlightCounts.set('gpu0', 0);
 		await all;
 		assert.deepEqual(
@@ -172,7 +173,7 @@ describe('FleetController', () => {
 		};
 
 		const all = controller.restartAll();
-		await waitFor(() => progress.some(entry => entry.step === 'waiting'), 5000, 'the rolling restart to wait');
+		await waitFor(() => progress.some(entry => entry.step === 'waiting'), {timeoutMs: 5000, message: 'the rolling restart to wait'});
 		assert.match(progress.find(entry => entry.step === 'waiting')!.message, /gpu1 is the last instance serving/);
 		assert.deepEqual(supervisor.calls.filter(call => call.call === 'restart').map(call => call.instanceId), ['gpu0']);
 		assert.equal(instance(supervisor, 'gpu1').state, 'ready', 'gpu1 keeps serving meanwhile');

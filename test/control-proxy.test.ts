@@ -6,7 +6,8 @@ import {describe, it, type TestContext} from 'node:test';
 import {ControlClient} from '../source/control/control-client.js';
 import {createControlLayer} from '../source/control/control-layer.js';
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
-import {FakeSupervisor, fakeInstance, waitFor} from './helpers/fleet-fakes.js';
+import {FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {waitFor} from './helpers/wait-for.js';
 
 /**
  * The control layer (createControlLayer, as `up` wires it) mounted on the real proxy (its `intercept` hook), over small stub upstreams that answer like
@@ -86,7 +87,7 @@ describe('control API on the real proxy', () => {
 	it('drain: the in-flight request completes, new requests go elsewhere; undrain brings it back', async t => {
 		const {upstreams, port, client, proxy} = await startFleet(t);
 		const held = chat(port);
-		await waitFor(() => upstreams[0]!.served === 1, 5000, 'the first request to reach gpu0');
+		await waitFor(() => upstreams[0]!.served === 1, {timeoutMs: 5000, message: 'the first request to reach gpu0'});
 		assert.equal(proxy.inFlight('gpu0'), 1);
 
 		const drained = await client.drain('0');

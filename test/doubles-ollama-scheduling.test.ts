@@ -5,6 +5,7 @@ import {describe, test} from 'node:test';
 import {promisify} from 'node:util';
 import {DOUBLES_BIN, doublesEnv, loadDefaultFleet, startFakeOllama, writeFleet, type FakeOllama} from './helpers/doubles.js';
 import {isProcessAlive} from '../source/supervisor/process-info.js';
+import {waitFor} from './helpers/wait-for.js';
 
 type FakeState = {
 	busySlots: number;
@@ -19,21 +20,12 @@ async function state(ollama: FakeOllama): Promise<FakeState> {
 }
 
 async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, what: string): Promise<T> {
-	const deadline = Date.now() + 5000;
-	for (;;) {
-		const value = await probe();
-		if (accept(value)) {
-			return value;
-		}
-
-		if (Date.now() > deadline) {
-			assert.fail(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-		}
-
-		await new Promise(resolve => {
-			setTimeout(resolve, 20);
-		});
-	}
+	let last: T | undefined;
+	const accepted = await waitFor(async () => {
+		last = await probe();
+		return accept(last) && {value: last};
+	}, {message: () => `${what}: ${JSON.stringify(last)}`});
+	return accepted.value;
 }
 
 async function post(url: string, body: unknown, signal?: AbortSignal): Promise<Response> {

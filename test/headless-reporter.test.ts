@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {startHeadlessReporter} from '../source/app/headless-reporter.js';
 import type {InstanceEvent} from '../source/supervisor/instance-snapshot.js';
-import {FakeProxy, FakeSupervisor, fakeInstance, waitFor} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {waitFor} from './helpers/wait-for.js';
 
 const at = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
 
@@ -88,7 +89,7 @@ describe('headless reporter', () => {
 
 	it('text summary: per GPU state, in flight, tokens/s and memory, on its period', async () => {
 		const {lines, reporter} = setup('text', 5);
-		await waitFor(() => lines.length >= 2, 5000, 'two summaries');
+		await waitFor(() => lines.length >= 2, {timeoutMs: 5000, message: 'two summaries'});
 		reporter.stop();
 		const count = lines.length;
 		assert.equal(

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
 import type {InstanceSource} from '../source/proxy/instance-source.js';
+import {waitFor} from './helpers/wait-for.js';
 
 export function instanceSnapshot(id: string, port: number, fields: Partial<InstanceSnapshot> = {}): InstanceSnapshot {
 	const index = Number(id.replace(/\D/g, '')) || 0;
@@ -143,16 +144,7 @@ export function delay(ms: number): Promise<void> {
 
 /** Polls until the check passes or the time is up (for states reached asynchronously; not a timing assertion). */
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (Date.now() < deadline) {
-		if (await check()) {
-			return;
-		}
-
-		await delay(10);
-	}
-
-	throw new Error(`timed out waiting for: ${what}`);
+	await waitFor(check, {message: what, timeoutMs, intervalMs: 10});
 }
 
 export type TestServer = {server: http.Server; port: number; close: () => Promise<void>};

@@ -9,6 +9,7 @@ import {isProcessAlive, processesInGroup} from '../source/supervisor/process-inf
 import {Supervisor} from '../source/supervisor/supervisor.js';
 import type {SupervisorTimings} from '../source/supervisor/supervisor-timings.js';
 import {DOUBLES_BIN, doublesEnv, freePort, loadDefaultFleet} from './helpers/doubles.js';
+import {waitFor} from './helpers/wait-for.js';
 
 const fleet = loadDefaultFleet();
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-supervisor-'));
@@ -64,18 +65,10 @@ async function startFleet(t: TestContext, options: {count?: number; env?: Record
 		events,
 		stateDir,
 		async waitForEvent(predicate, timeoutMs = 10_000) {
-			const deadline = Date.now() + timeoutMs;
-			while (Date.now() < deadline) {
-				const found = events.find(event => predicate(event));
-				if (found) {
-					return found;
-				}
-
-				 
-				await delay(20);
-			}
-
-			assert.fail(`no matching event within ${timeoutMs} ms; events: ${events.map(event => `${event.instance.id} ${event.type} ${event.detail ?? ''}`).join('; ')}`);
+			return waitFor(() => events.find(event => predicate(event)), {
+				timeoutMs,
+				message: () => `a matching event; events: ${events.map(event => `${event.instance.id} ${event.type} ${event.detail ?? ''}`).join('; ')}`,
+			});
 		},
 	};
 }
@@ -99,16 +92,6 @@ async function loadModel(port: number): Promise<void> {
 	const response = await fetch(`http://127.0.0.1:${port}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', stream: false})});
 	assert.equal(response.status, 200);
 	await response.json();
-}
-
-async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
-	const deadline = Date.now() + timeoutMs;
-	while (!condition() && Date.now() < deadline) {
-		 
-		await delay(20);
-	}
-
-	return condition();
 }
 
 describe('supervisor', () => {
@@ -154,7 +137,7 @@ describe('supervisor', () => {
 		const again = await waitForEvent(event => is('ready')(event) && event.instance.pid !== first.instance.pid);
 		assert.equal(again.instance.restarts, 1);
 		assert.equal(supervisor.snapshot()[0]!.lastExitReason, 'killed by SIGKILL');
-		assert.ok(await eventually(() => !isProcessAlive(runnerPid)), 'the runner is gone');
+		await waitFor(() => !isProcessAlive(runnerPid), {message: 'the runner to be gone'});
 	});
 
 	it('waits longer before each restart of an instance that keeps failing, up to the cap', async t => {

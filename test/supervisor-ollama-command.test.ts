@@ -3,7 +3,8 @@ import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {after, describe, it} from 'node:test';
-import {ollamaServeEnvironment, OllamaNotFoundError, resolveOllamaBinary} from '../source/supervisor/ollama-command.js';
+import {checkOllamaVersion, ollamaServeEnvironment, OllamaNotFoundError, resolveOllamaBinary} from '../source/supervisor/ollama-command.js';
+import {DOUBLES_BIN, doublesEnv, freePort} from './helpers/doubles.js';
 
 describe('ollama serve environment', () => {
 	const userEnv = {PATH: '/usr/bin', OLLAMA_MODELS: '/srv/models', OLLAMA_KEEP_ALIVE: '1h', CUDA_VISIBLE_DEVICES: '0,1,2,3'};
@@ -24,6 +25,11 @@ describe('ollama serve environment', () => {
 		assert.equal(env['CUDA_VISIBLE_DEVICES'], '-1');
 		assert.equal(env['GGML_VK_VISIBLE_DEVICES'], '-1');
 		assert.equal(env['OLLAMA_NUM_PARALLEL'], '4');
+	});
+
+	it('pins a group instance to all its GPUs by UUID, in the group\'s order', () => {
+		const env = ollamaServeEnvironment({userEnv, gpuUuid: 'GPU-b', gpuUuids: ['GPU-b', 'GPU-a'], port: 11_435, parallel: undefined});
+		assert.equal(env['CUDA_VISIBLE_DEVICES'], 'GPU-b,GPU-a');
 	});
 
 	it('leaves OLLAMA_NUM_PARALLEL from the environment alone without --parallel', () => {
@@ -61,5 +67,44 @@ describe('finding the ollama binary', () => {
 		assert.equal(await resolveOllamaBinary(binary, {PATH: ''}), binary);
 		await assert.rejects(resolveOllamaBinary(notExecutable, {PATH: ''}), /--ollama .*not-executable: no executable file there/);
 		await assert.rejects(resolveOllamaBinary(directory + '/', {PATH: ''}), OllamaNotFoundError);
+	});
+});
+
+describe('checking that the binary is Ollama', () => {
+	const directory = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-version-'));
+	const script = (name: string, body: string) => {
+		const file = path.join(directory, name);
+		writeFileSync(file, `#!/bin/sh\n${body}\n`);
+		chmodSync(file, 0o755);
+		return file;
+	};
+
+	after(() => {
+		rmSync(directory, {recursive: true, force: true});
+	});
+
+	it('reads the version from `ollama --version`, with or without a server answering', async () => {
+		const env = doublesEnv({FAKE_OLLAMA_VERSION: '0.12.9'});
+		const withoutServer = await checkOllamaVersion(path.join(DOUBLES_BIN, 'ollama'), {env, shownAs: 'ollama', probeHost: `127.0.0.1:${await freePort()}`});
+		assert.equal(withoutServer, '0.12.9');
+		const wrapper = script('ollama-wrapper', `exec nice -n 1 ${JSON.stringify(path.join(DOUBLES_BIN, 'ollama'))} "$@"`);
+		assert.equal(await checkOllamaVersion(wrapper, {env, shownAs: '--ollama wrapper', probeHost: `127.0.0.1:${await freePort()}`}), '0.12.9');
+	});
+
+	it('refuses another program in one line that names it and what it printed', async () => {
+		const python = script('python3', 'echo "Python 3.12.3"');
+		await assert.rejects(checkOllamaVersion(python, {env: {PATH: process.env['PATH']}, shownAs: '--ollama python3', probeHost: '127.0.0.1:1'}), (error: Error) => {
+			assert.ok(error instanceof OllamaNotFoundError);
+			assert.match(error.message, /^--ollama python3 does not look like Ollama: `--ollama python3 --version` printed "Python 3\.12\.3", not "ollama version is …"\./);
+			assert.doesNotMatch(error.message, /\n/);
+			return true;
+		});
+		const silent = script('silent', 'exit 1');
+		await assert.rejects(checkOllamaVersion(silent, {env: {}, shownAs: '--ollama silent', probeHost: '127.0.0.1:1'}), /silent --version` printed nothing/);
+	});
+
+	it('gives up on a program that does not answer, after the timeout', async () => {
+		const hangs = script('hangs', 'exec sleep 30');
+		await assert.rejects(checkOllamaVersion(hangs, {env: {PATH: process.env['PATH']}, shownAs: '--ollama hangs', probeHost: '127.0.0.1:1', timeoutMs: 300}), /`--ollama hangs --version` did not answer within 0\.3 s/);
 	});
 });

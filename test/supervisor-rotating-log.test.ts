@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import {appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {setImmediate as nextTurn, setTimeout as delay} from 'node:timers/promises';
+import {setImmediate as nextTurn} from 'node:timers/promises';
 import {after, describe, it, type TestContext} from 'node:test';
 import {runLogs} from '../source/commands/logs.js';
 import {RotatingLog} from '../source/supervisor/rotating-log.js';
 import {Supervisor} from '../source/supervisor/supervisor.js';
 import {DOUBLES_BIN, doublesEnv, freePort, loadDefaultFleet} from './helpers/doubles.js';
+import {waitFor} from './helpers/wait-for.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-rotating-log-'));
 after(() => {
@@ -33,18 +34,6 @@ function linesOf(file: string): string[] {
 /** `line 0001 xxxxxxxx`: every line the same length, so sizes are easy to reason about. */
 function numbered(count: number, from = 0): string[] {
 	return Array.from({length: count}, (_, index) => `line ${String(from + index).padStart(4, '0')} ${'x'.repeat(40)}`);
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!condition()) {
-		if (Date.now() > deadline) {
-			assert.fail(`timed out waiting for ${what}`);
-		}
-
-		 
-		await delay(10);
-	}
 }
 
 describe('instance log rotation', () => {
@@ -142,10 +131,10 @@ describe('instance log rotation', () => {
 			log.writeLine(line);
 		}
 
-		await waitFor(() => read(file).split('\n').length > before.length, 'the first lines on disk');
+		await waitFor(() => read(file).split('\n').length > before.length, {message: 'the first lines on disk'});
 
 		const follower = await followLogs(t, stateDir, '0', 2);
-		await waitFor(() => follower.output().split('\n').length > 2, 'the tail');
+		await waitFor(() => follower.output().split('\n').length > 2, {message: 'the tail'});
 
 		// Written in one go: the rotation comes while lines are still on their way to the old file.
 		const next = numbered(40, 5);
@@ -153,7 +142,7 @@ describe('instance log rotation', () => {
 			log.writeLine(line);
 		}
 
-		await waitFor(() => follower.output().includes(next.at(-1)!), 'the last line written');
+		await waitFor(() => follower.output().includes(next.at(-1)!), {message: 'the last line written'});
 		assert.equal(await follower.stop(), 0);
 		await log.close();
 		assert.ok(existsSync(`${file}.1`), 'the file was rotated meanwhile');
@@ -167,17 +156,17 @@ describe('instance log rotation', () => {
 		const file = path.join(stateDir, 'logs', 'gpu1.log');
 		writeFileSync(file, 'first\n');
 		const follower = await followLogs(t, stateDir, 'gpu1');
-		await waitFor(() => follower.output() === 'first\n', 'the tail');
+		await waitFor(() => follower.output() === 'first\n', {message: 'the tail'});
 		// All at once, as a rotating writer does between two of the follower's polls.
 		appendFileSync(file, 'last of the old file\n');
 		renameSync(file, `${file}.1`);
 		writeFileSync(file, 'first of the new file\n');
-		await waitFor(() => follower.output().includes('first of the new file'), 'the new file');
+		await waitFor(() => follower.output().includes('first of the new file'), {message: 'the new file'});
 		appendFileSync(file, 'second of the new file\n');
-		await waitFor(() => follower.output().includes('second of the new file'), 'a line appended to the new file');
+		await waitFor(() => follower.output().includes('second of the new file'), {message: 'a line appended to the new file'});
 		// Truncated in place (copytruncate, or `> file`): read again from the start.
 		writeFileSync(file, 'after truncation\n');
-		await waitFor(() => follower.output().includes('after truncation'), 'the truncated file');
+		await waitFor(() => follower.output().includes('after truncation'), {message: 'the truncated file'});
 		assert.equal(await follower.stop(), 0);
 		assert.equal(follower.output(), 'first\nlast of the old file\nfirst of the new file\nsecond of the new file\nafter truncation\n');
 	});
@@ -200,7 +189,7 @@ describe('instance log rotation', () => {
 		});
 		await supervisor.start();
 		const file = supervisor.snapshot()[0]!.logFile;
-		await waitFor(() => existsSync(`${file}.1`) && read(file).includes('[GIN]'), 'a rotation, and health-check lines in the new file', 15_000);
+		await waitFor(() => existsSync(`${file}.1`) && read(file).includes('[GIN]'), {message: 'a rotation, and health-check lines in the new file', timeoutMs: 15_000});
 		await supervisor.stop();
 
 		const older = linesOf(`${file}.1`);

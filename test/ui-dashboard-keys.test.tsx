@@ -3,7 +3,8 @@ import {afterEach, describe, it} from 'node:test';
 import React from 'react';
 import {Dashboard} from '../source/ui/Dashboard.js';
 import {dashboardState, ollamaLogLines} from './fixtures/dashboard-state.js';
-import {fixedStore, recordingActions, renderAt, waitFor} from './helpers/ui-terminal.js';
+import {fixedStore, recordingActions, renderAt} from './helpers/ui-terminal.js';
+import {waitFor} from './helpers/wait-for.js';
 
 const keys = {up: '\u001B[A', down: '\u001B[B', escape: '\u001B', enter: '\r', tab: '\t', shiftTab: '\u001B[Z', ctrlC: '\u0003'};
 
@@ -41,7 +42,7 @@ function dashboard(options: {readonly?: boolean} = {}) {
 			}
 		},
 		async waitForScreen(pattern: RegExp) {
-			await waitFor(() => pattern.test(terminal.screen()), String(pattern));
+			await waitFor(() => pattern.test(terminal.screen()), {message: String(pattern)});
 		},
 	};
 }

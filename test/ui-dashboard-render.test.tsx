@@ -7,7 +7,8 @@ import {gpuPanelLines} from '../source/ui/GpuPanel.js';
 import {gpuRowLine} from '../source/ui/GpuRow.js';
 import type {Line} from '../source/ui/segments.js';
 import {dashboardState, fixtureNow, type FleetSize} from './fixtures/dashboard-state.js';
-import {fixedStore, recordingActions, renderAt, waitFor} from './helpers/ui-terminal.js';
+import {fixedStore, recordingActions, renderAt} from './helpers/ui-terminal.js';
+import {waitFor} from './helpers/wait-for.js';
 
 const terminals = [
 	{columns: 160, rows: 50},
@@ -71,7 +72,7 @@ describe('dashboard at 160, 100 and 60 columns with 1, 4 and 8 GPUs', () => {
 		assert.match(screen(), /gemma3:27b +19G 100% GPU {2}4m 59s/);
 		assert.match(screen(), /qwen2\.5:14b \+1 +11G 100% GPU {2}2m 22s/, 'a third model is counted, not hidden');
 		assert.match(screen(), /llama3\.1:8b +6\.2G 100% GPU +kept/, 'keep_alive -1');
-		assert.match(screen(), /gemma3:27b +19G 22% CPU/, 'a model that spilled out of VRAM');
+		assert.match(screen(), /gemma3:27b +19G 77% GPU!/, 'a model that spilled out of VRAM: its GPU share, as a warning');
 		assert.match(screen(), /penalized/);
 		assert.match(screen(), /● starting/);
 		assert.match(screen(), /restart in 4s · restarts 2 · last: exit code 1/);
@@ -123,13 +124,13 @@ describe('dashboard at 160, 100 and 60 columns with 1, 4 and 8 GPUs', () => {
 		const {stdout, screen} = show(dashboardState(8), {columns: 160, rows: 50});
 		assert.match(screen(), panelCorner);
 		stdout.resize(60, 30);
-		await waitFor(() => !panelCorner.test(screen()), 'one line per GPU');
+		await waitFor(() => !panelCorner.test(screen()), {message: 'one line per GPU'});
 		for (const line of screen().split('\n')) {
 			assert.ok(cells(line) <= 60, JSON.stringify(line));
 		}
 
 		stdout.resize(160, 50);
-		await waitFor(() => panelCorner.test(screen()), 'panels again');
+		await waitFor(() => panelCorner.test(screen()), {message: 'panels again'});
 	});
 
 	it('redraws when the store publishes new figures', async () => {
@@ -137,7 +138,7 @@ describe('dashboard at 160, 100 and 60 columns with 1, 4 and 8 GPUs', () => {
 		const {store, screen} = show(state, {columns: 100, rows: 45});
 		const [first, ...rest] = state.instances;
 		store.publish({...state, instances: [{...first!, traffic: {...first!.traffic!, inFlight: 1, queuedFor: 7}}, ...rest]});
-		await waitFor(() => /REQ ■□□□ 1\/4 {3}queued 7/.test(screen()), 'the new queue length');
+		await waitFor(() => /REQ ■□□□ 1\/4 {3}queued 7/.test(screen()), {message: 'the new queue length'});
 	});
 
 	it('says there are no instances rather than drawing nothing', () => {

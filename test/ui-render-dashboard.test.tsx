@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {renderDashboard} from '../source/ui/render-dashboard.js';
 import {dashboardState} from './fixtures/dashboard-state.js';
-import {FakeStdin, FakeStdout, fixedStore, plain, recordingActions, waitFor} from './helpers/ui-terminal.js';
+import {FakeStdin, FakeStdout, fixedStore, plain, recordingActions} from './helpers/ui-terminal.js';
+import {waitFor} from './helpers/wait-for.js';
 
 describe('renderDashboard', () => {
 	it('draws on the alternate screen, leaves Ctrl-C to the app, and gives the screen back on unmount', async () => {
@@ -24,7 +25,7 @@ describe('renderDashboard', () => {
 			}
 
 			return quits > 0;
-		}, 'onQuit');
+		}, {message: 'onQuit'});
 		let exited = false;
 		void dashboard.waitUntilExit().then(() => {
 			exited = true;

@@ -1,7 +1,9 @@
 import type {Lane, Lanes} from '../proxy/lanes.js';
 import {NoInstanceReadyError} from '../proxy/lanes.js';
 import type {LoadedModels} from '../proxy/loaded-models.js';
+import {instanceGpus} from '../gpu/instance-gpus.js';
 import {normalizeModelName} from '../proxy/model-name.js';
+import {startWaitDecision} from '../proxy/start-wait.js';
 import {completionMetrics} from './completion-metrics.js';
 import {Estimator, type LearnedFigures} from './estimator.js';
 import type {InstanceView, ResidentModel, RunningRequest} from './plan-types.js';
@@ -43,6 +45,10 @@ export type FleetSchedulerOptions = {
 	modelNeedMiB?: (model: string) => number | undefined;
 	/** OLLAMA_MAX_LOADED_MODELS as the instances get it. Default: Ollama's, 3 per GPU. */
 	maxLoadedModels?: number;
+	/** Free GPU memory of an instance (from the telemetry); default: its total minus what /api/ps lists. */
+	freeMemoryMiB?: (instanceId: string) => number | undefined;
+	/** How long a request waits for an instance that is starting when none is ready (0: it fails at once). */
+	startWaitMs?: number;
 };
 
 /**
@@ -65,7 +71,11 @@ export class FleetScheduler {
 			instances: () => this.#views(),
 			costs: this.estimator,
 			reserve: (job, granted) => this.#reserve(job, granted),
-			unavailable: () => new NoInstanceReadyError(options.lanes.describeStates()),
+			noInstance: (job, waitedMs) => {
+				const instances = options.lanes.ordered().map(lane => lane.snapshot);
+				const wait = startWaitDecision({instances, exclude: job.exclude ?? new Set(), waitedMs, startWaitMs: options.startWaitMs ?? 0});
+				return wait.action === 'wait' ? wait : {action: 'fail', error: new NoInstanceReadyError(options.lanes.describeStates())};
+			},
 			onChange: options.onChange,
 		});
 	}
@@ -213,15 +223,15 @@ export class FleetScheduler {
 			loading: !sizes.has(model) && loading.has(model),
 			lastUsedAt: this.#lastUsed.get(`${lane.id}\n${model}`) ?? 0,
 		}));
-		const total = lane.snapshot.gpu?.memoryTotalMiB;
-		const gpus = Math.max(1, lane.snapshot.gpus?.length ?? 1);
+		const gpus = instanceGpus(lane.snapshot);
+		const total = gpus.length === 0 || gpus.some(gpu => gpu.memoryTotalMiB === null) ? undefined : gpus.reduce((sum, gpu) => sum + gpu.memoryTotalMiB!, 0);
 		return {
 			id: lane.id,
 			slots: Math.max(1, lane.snapshot.capacity),
 			running,
 			resident,
-			freeMemoryMiB: total === null || total === undefined ? undefined : total - loaded.usedVramMiB(lane.id),
-			maxLoadedModels: this.#options.maxLoadedModels ?? 3 * gpus,
+			freeMemoryMiB: this.#options.freeMemoryMiB?.(lane.id) ?? (total === undefined ? undefined : total - loaded.usedVramMiB(lane.id)),
+			maxLoadedModels: this.#options.maxLoadedModels ?? 3 * Math.max(1, gpus.length),
 			penalized: lane.penalty.isPenalized(now),
 		};
 	}

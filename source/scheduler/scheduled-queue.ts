@@ -29,8 +29,11 @@ export type ScheduledQueueOptions<R extends ScheduledRequest = ScheduledRequest>
 	costs: CostModel & Pick<Estimator, 'recordArrival'>;
 	/** Takes the slot for the request (the object given to acquire); called synchronously, before the next grant. */
 	reserve: (request: R, granted: Granted) => void;
-	/** The error for a request no instance can take (none ready, or it failed on every one). */
-	unavailable: () => Error;
+	/**
+	 * For a request no instance can take now (none ready, or it failed on every one): fail it, or let it wait that
+	 * long for an instance on its way. Default: fail with `unavailable`'s error.
+	 */
+	noInstance: (request: R, waitedMs: number) => {action: 'wait'; retryInMs: number} | {action: 'fail'; error: Error};
 	onChange?: () => void;
 	now?: () => number;
 	/** Runs `callback` after `ms`; returns a cancel. Default setTimeout (unref'd). */
@@ -186,9 +189,17 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 		});
 		const plan = planDispatch({now, instances, waiting, costs: this.#options.costs, clients: this.#activity(now)});
 		let changed = false;
-		const failed = instances.length === 0 ? waiting.map(request => request.id) : plan.unplaceable;
-		for (const id of failed) {
-			this.#take(id, false)?.reject(this.#options.unavailable());
+		let waitForInstance = Number.POSITIVE_INFINITY;
+		const stuck = instances.length === 0 ? waiting.map(request => request.id) : plan.unplaceable;
+		for (const id of stuck) {
+			const ticket = this.#tickets.get(id)!;
+			const decision = this.#options.noInstance(ticket.request, now - ticket.enqueuedAt);
+			if (decision.action === 'wait') {
+				waitForInstance = Math.min(waitForInstance, decision.retryInMs);
+				continue;
+			}
+
+			this.#take(id, false)?.reject(decision.error);
 			changed = true;
 		}
 
@@ -210,7 +221,7 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 		}
 
 		const deadline = this.#order.nextDeadlineAt(now);
-		this.#setTimer(Math.min(plan.retryInMs ?? Number.POSITIVE_INFINITY, deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now));
+		this.#setTimer(Math.min(plan.retryInMs ?? Number.POSITIVE_INFINITY, deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now, waitForInstance));
 		return changed;
 	}
 

@@ -39,6 +39,46 @@ export async function resolveOllamaBinary(ollamaPath: string | undefined, env: N
 	throw new OllamaNotFoundError(`Cannot find \`${name}\` on PATH. ${installHint}`);
 }
 
+const versionCheckTimeoutMs = 10_000;
+
+/**
+ * Runs `<binary> --version` once and returns the version it reports; throws OllamaNotFoundError, in one line,
+ * when the answer is not Ollama's. The real client prints `ollama version is X` when a server answers on
+ * OLLAMA_HOST, and `Warning: client version is X` when none does (or its version differs).
+ */
+export async function checkOllamaVersion(binary: string, options: {env: NodeJS.ProcessEnv; shownAs: string; probeHost: string; timeoutMs?: number}): Promise<string> {
+	const timeoutMs = options.timeoutMs ?? versionCheckTimeoutMs;
+	const result = await execa(binary, ['--version'], {
+		// Only the client's own version matters: no server (a remote OLLAMA_HOST, a slow one) is to be asked.
+		env: {...options.env, OLLAMA_HOST: options.probeHost},
+		extendEnv: false,
+		stdin: 'ignore',
+		all: true,
+		reject: false,
+		timeout: timeoutMs,
+		forceKillAfterDelay: 1000,
+	});
+	const output = typeof result.all === 'string' ? result.all : '';
+	const version = /(?:^|\n)(?:ollama version is|Warning: client version is) (\S+)/.exec(output)?.[1];
+	if (version !== undefined) {
+		return version;
+	}
+
+	const command = `\`${options.shownAs} --version\``;
+	const notOllama = `${options.shownAs} does not look like Ollama`;
+	if (result.timedOut) {
+		throw new OllamaNotFoundError(`${notOllama}: ${command} did not answer within ${timeoutMs / 1000} s. ${installHint}`);
+	}
+
+	if (result.exitCode === undefined && result.signal === undefined) {
+		throw new OllamaNotFoundError(`${notOllama}: ${command} could not run (${result.originalMessage ?? result.shortMessage}). ${installHint}`);
+	}
+
+	const firstLine = output.trim().split('\n', 1)[0]!.slice(0, 80);
+	const printed = firstLine === '' ? 'printed nothing' : `printed ${JSON.stringify(firstLine)}`;
+	throw new OllamaNotFoundError(`${notOllama}: ${command} ${printed}, not "ollama version is …". ${installHint}`);
+}
+
 async function isExecutableFile(file: string): Promise<boolean> {
 	try {
 		const info = await stat(file);
@@ -58,6 +98,8 @@ export type OllamaServeSettings = {
 	userEnv: NodeJS.ProcessEnv;
 	/** Pin to this GPU, or null for a CPU-only instance. */
 	gpuUuid: string | null;
+	/** Pin to these GPUs (a `--gpus 0+1` group), in this order; wins over gpuUuid when not empty. */
+	gpuUuids?: readonly string[];
 	port: number;
 	parallel: number | undefined;
 };
@@ -72,7 +114,7 @@ export function ollamaServeEnvironment(settings: OllamaServeSettings): Record<st
 
 	// By UUID, not index: nvidia-smi numbers GPUs in PCI bus order, CUDA fastest-first,
 	// so an index could land on another card. Ollama's docs (docs/gpu.mdx) force CPU with an invalid ID such as -1.
-	env['CUDA_VISIBLE_DEVICES'] = settings.gpuUuid ?? '-1';
+	env['CUDA_VISIBLE_DEVICES'] = settings.gpuUuids?.length ? settings.gpuUuids.join(',') : (settings.gpuUuid ?? '-1');
 	// Ollama also enumerates GPUs through Vulkan (on by default), which ignores CUDA_VISIBLE_DEVICES and would
 	// let one instance spill onto its neighbours' cards; -1 hides Vulkan devices (docs/gpu.mdx). A user's own choice wins.
 	env['GGML_VK_VISIBLE_DEVICES'] ??= '-1';

@@ -143,15 +143,3 @@ export class FakeProxy {
 		};
 	}
 }
-
-/** Resolves once the condition holds (checked every few ms); fails the test after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!condition()) {
-		if (Date.now() > deadline) {
-			throw new Error(`timed out waiting for ${what}`);
-		}
-
-		await new Promise(resolve => setTimeout(resolve, 5));
-	}
-}

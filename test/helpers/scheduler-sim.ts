@@ -44,7 +44,7 @@ export class FleetSim {
 			instances: () => this.#gpus.map(gpu => this.#view(gpu)),
 			costs: this.estimator,
 			reserve: (job, granted) => this.#start(job, granted),
-			unavailable: () => new Error('no instance'),
+			noInstance: () => ({action: 'fail', error: new Error('no instance')}),
 			now: () => this.now,
 			schedule: (ms, callback) => this.#at(this.now + ms, callback),
 		});

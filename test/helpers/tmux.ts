@@ -3,8 +3,8 @@ import {execFile, spawnSync} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {setTimeout as delay} from 'node:timers/promises';
 import {promisify} from 'node:util';
+import {waitFor} from './wait-for.js';
 
 const run = promisify(execFile);
 
@@ -85,41 +85,21 @@ export class TmuxTerminal {
 
 	/** Polls the screen until `test` holds; on timeout fails with the last screen, so the failure shows what the user saw. */
 	async waitForScreen(description: string, test: (screen: string) => boolean, timeoutMs = 15_000): Promise<string> {
-		const deadline = Date.now() + timeoutMs;
 		let screen = '';
-		for (;;) {
-			 
+		await waitFor(async () => {
 			screen = await this.screen();
-			if (test(screen)) {
-				return screen;
-			}
-
-			if (Date.now() > deadline) {
-				throw new Error(`Timed out after ${timeoutMs} ms waiting for the screen to show ${description}. Last screen:\n${screen}`);
-			}
-
-			 
-			await delay(150);
-		}
+			return test(screen);
+		}, {timeoutMs, intervalMs: 150, message: () => `the screen to show ${description}. Last screen:\n${screen}`});
+		return screen;
 	}
 
 	/** Waits until the program has ended; resolves with its exit code (128 + n when signal n ended it). */
 	async waitForExit(timeoutMs = 20_000): Promise<number> {
-		const deadline = Date.now() + timeoutMs;
-		for (;;) {
-			const written = existsSync(this.#exitFile) ? readFileSync(this.#exitFile, 'utf8') : '';
-			if (written.endsWith('\n')) {
-				return Number(written.trim());
-			}
-
-			if (Date.now() > deadline) {
-				 
-				throw new Error(`The program did not exit within ${timeoutMs} ms. Last screen:\n${await this.screen()}`);
-			}
-
-			 
-			await delay(150);
-		}
+		const written = await waitFor(() => {
+			const text = existsSync(this.#exitFile) ? readFileSync(this.#exitFile, 'utf8') : '';
+			return text.endsWith('\n') && text;
+		}, {timeoutMs, intervalMs: 150, message: async () => `the program to exit. Last screen:\n${await this.screen()}`});
+		return Number(written.trim());
 	}
 
 	/** Ends the tmux server (SIGHUP to the program if it still runs) and removes the socket. */

@@ -86,18 +86,6 @@ export function renderAt(tree: ReactElement, size: {columns: number; rows: numbe
 	};
 }
 
-/** Waits for the screen (or anything) to reach a state; Ink handles input and renders asynchronously. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!predicate()) {
-		if (Date.now() > deadline) {
-			throw new Error(`timed out waiting for ${what}`);
-		}
-
-		await new Promise(resolve => setTimeout(resolve, 10));
-	}
-}
-
 export type FixedStore = DashboardStore & {
 	/** Publishes a new state, as the real store does after a change. */
 	publish(next: DashboardState): void;

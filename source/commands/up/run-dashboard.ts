@@ -1,0 +1,37 @@
+import type {Gpu} from '../../gpu/gpu.js';
+import {createDashboardStore} from '../../ui/dashboard-store.js';
+import {renderDashboard} from '../../ui/render-dashboard.js';
+import type {Fleet} from './compose-fleet.js';
+import {stopOnSignals} from './stop-on-signals.js';
+
+export type DashboardRun = {
+	fleet: Fleet;
+	inventory: Gpu[];
+	readonly: boolean;
+};
+
+/** The dashboard until q, Ctrl-C (a key press in raw mode), SIGTERM or SIGHUP; a second one kills the instances at once. */
+export async function runDashboard({fleet, inventory, readonly}: DashboardRun): Promise<void> {
+	await fleet.supervisor.start();
+	fleet.preloader.whenFleetSettles(fleet.supervisor);
+	const store = createDashboardStore({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, preloads: fleet.preloader, inventory, startedAt: fleet.startedAt});
+	const latch = stopOnSignals({
+		stop: async () => fleet.stop(),
+		kill: () => fleet.kill(),
+	});
+	const quit = () => latch.request('quit');
+	const dashboard = renderDashboard({store, actions: fleet.controller, readonly, onQuit: quit});
+	// Should the dashboard end on its own (a render error), the instances stop too.
+	const quitUnlessQuitting = () => {
+		if (!latch.stopping) {
+			quit();
+		}
+	};
+
+	dashboard.waitUntilExit().then(quitUnlessQuitting, quitUnlessQuitting);
+	await latch.stopped;
+	dashboard.unmount();
+	// Back on the normal screen before anything else is printed.
+	await dashboard.waitUntilExit().catch(() => undefined);
+	store.dispose();
+}
