@@ -84,7 +84,7 @@ export class FleetScheduler {
 	async acquire(
 		token: object,
 		facts: SchedulingFacts,
-		options: {signal?: AbortSignal; exclude?: ReadonlySet<string>; front?: boolean; progress: Pick<Running, 'producedTokens' | 'firstTokenAt'>},
+		options: {signal?: AbortSignal; waitSignal?: () => AbortSignal; exclude?: ReadonlySet<string>; front?: boolean; progress: Pick<Running, 'producedTokens' | 'firstTokenAt'>},
 	): Promise<Granted> {
 		return this.queue.acquire({
 			model: facts.model,
@@ -96,6 +96,7 @@ export class FleetScheduler {
 			exclude: options.exclude,
 			front: options.front,
 			signal: options.signal,
+			waitSignal: options.waitSignal,
 			facts,
 			token,
 			progress: options.progress,

@@ -18,6 +18,8 @@ export type ScheduledRequest = {
 	/** A retry after a failure: it has waited already and goes first. */
 	front?: boolean;
 	signal?: AbortSignal;
+	/** Gives the signal only once the request has to wait. */
+	waitSignal?: () => AbortSignal;
 };
 
 export type Granted = {instanceId: string; placement: Placement; waitedMs: number; /** Its wait bound: when it would have become overdue. */ deadlineAt: number};
@@ -115,8 +117,7 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 				}
 			};
 
-			const ticket: Ticket<R> = {request, id, enqueuedAt: now, deadlineAt: 0, resolve, reject, detach: () => request.signal?.removeEventListener('abort', onAbort)};
-			request.signal?.addEventListener('abort', onAbort, {once: true});
+			const ticket: Ticket<R> = {request, id, enqueuedAt: now, deadlineAt: 0, resolve, reject, detach: () => {}};
 			this.#tickets.set(id, ticket);
 			const cost = this.#costAndDeadline(request, now);
 			if (!request.front) {
@@ -127,6 +128,18 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 			this.#order.add({id, clientId: request.clientId, weight: request.weight, ...cost}, request.front);
 			this.#options.onChange?.();
 			this.pump();
+			if (!this.#tickets.has(id)) {
+				return;
+			}
+
+			// It waits: only now is its abort signal worth making (most requests never wait).
+			const signal = request.signal ?? request.waitSignal?.();
+			if (signal?.aborted) {
+				onAbort();
+			} else if (signal) {
+				signal.addEventListener('abort', onAbort, {once: true});
+				ticket.detach = () => signal.removeEventListener('abort', onAbort);
+			}
 		});
 	}
 

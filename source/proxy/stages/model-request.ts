@@ -7,7 +7,7 @@ import type {Placement} from '../placement.js';
 import type {FleetWide} from './fleet-wide.js';
 import type {Forwarder} from './forward.js';
 
-const noWork = {limit: undefined, promptTokens: undefined};
+const noFacts = {clientId: '', weight: 1, limit: undefined, promptTokens: undefined};
 
 export type ModelRequestOptions = {
 	lanes: Lanes;
@@ -54,15 +54,21 @@ export class ModelRequestHandler {
 
 	/** Waits for a slot (a retry goes to the front of the queue, away from the instances it failed on), then sends it. */
 	async acquireSlotAndDispatch(exchange: Exchange, retry: boolean): Promise<void> {
+		if (exchange.clientGone) {
+			exchange.finish(499, 'client-closed', undefined);
+			return;
+		}
+
 		const {placement} = this.#options;
 		let instanceId: string;
 		try {
 			const placed = await placement.place({
 				model: exchange.model,
 				token: exchange,
-				facts: {...clientOf(exchange.req.headers, exchange.req.socket.remoteAddress), ...(placement.learns ? requestWork(exchange.body) : noWork)},
+				// Only the learned scheduler reads these (who sent it, how much it asks for).
+				facts: placement.learns ? {...clientOf(exchange.req.headers, exchange.req.socket.remoteAddress), ...requestWork(exchange.body)} : noFacts,
 				progress: {producedTokens: () => exchange.streamedTokens, firstTokenAt: () => exchange.firstByteAt},
-				signal: exchange.abort.signal,
+				waitSignal: () => exchange.signal,
 				exclude: exchange.tried,
 				front: retry,
 			});
