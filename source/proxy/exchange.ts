@@ -91,6 +91,12 @@ export class Exchange {
 	firstByteAt: number | undefined = undefined;
 	promptTokens: number | undefined = undefined;
 	outputTokens: number | undefined = undefined;
+	/** Tokens streamed so far (about one per chunk), for the scheduler's view of a running request. */
+	streamedTokens = 0;
+	/** The response's final chunk, as the meter read it. */
+	finalChunk: Record<string, unknown> | undefined = undefined;
+	/** Why it was placed where it was: the X-Ollama-Multi-Route value. */
+	placementReason: string | undefined = undefined;
 	lastError: string | undefined = undefined;
 	clientGone = false;
 	finished = false;
