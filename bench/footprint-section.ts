@@ -64,7 +64,9 @@ async function stopCli(pid: number): Promise<void> {
 }
 
 async function startCli(mode: 'dashboard' | 'headless', args: string[], env: NodeJS.ProcessEnv): Promise<Running> {
-	const command = [process.execPath, cliPath, 'up', ...args];
+	// FOOTPRINT_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the CLI without changing what is measured otherwise.
+	const nodeFlags = (process.env['FOOTPRINT_NODE_FLAGS'] ?? '').split(' ').filter(flag => flag !== '');
+	const command = [process.execPath, ...nodeFlags, cliPath, 'up', ...args];
 	if (mode === 'headless') {
 		const child = spawn(command[0]!, command.slice(1), {env, stdio: ['ignore', 'ignore', 'ignore']});
 		return {pid: child.pid!, shown: async () => {}, stop: async () => stopCli(child.pid!)};
@@ -116,7 +118,7 @@ async function cpuPercentOver(pid: number, work: () => Promise<void>): Promise<n
 	return ((cpuSeconds(pid) - before) / ((performance.now() - startedAt) / 1000)) * 100;
 }
 
-async function measureMode(mode: 'dashboard' | 'headless', windowMs: number, log: (line: string) => void): Promise<FootprintRow[]> {
+export async function measureMode(mode: 'dashboard' | 'headless', windowMs: number, log: (line: string) => void): Promise<FootprintRow[]> {
 	const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-bench-footprint-'));
 	const env = doublesEnv({
 		FAKE_GPU_COUNT: String(gpuCount),

@@ -1,7 +1,6 @@
 import {exposurePolicy} from '../control/control-auth.js';
 import {composeFleet} from './up/compose-fleet.js';
 import {isUserFacing, preflight, type Preflight} from './up/preflight.js';
-import {runDashboard} from './up/run-dashboard.js';
 import {runHeadless} from './up/run-headless.js';
 import {keepRunningWhenOutputCloses, processIo, upLog, type UpIo} from './up/up-io.js';
 import type {UpOptions} from './up/up-options.js';
@@ -52,6 +51,8 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	fleet.gpuMonitor?.start();
 	if (options.ui) {
 		const endpoint = fleet.proxy.snapshot().address;
+		// Ink, React and Yoga cost tens of MB: loaded only when the dashboard runs, never headless.
+		const {runDashboard} = await import('./up/run-dashboard.js');
 		await runDashboard({fleet, inventory: plan.gpus, readonly: options.readonly});
 		const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 		log.info(`ollama-multi on ${endpoint} stopped, and its ${instanceCount} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
