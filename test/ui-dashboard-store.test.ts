@@ -168,6 +168,28 @@ describe('dashboard store', () => {
 		assert.equal(store.getSnapshot().now, start + 1000);
 	});
 
+	it('moves the clock with the next GPU reading rather than in a frame of its own', () => {
+		const {store, gpuMonitor, publishes, advanceClock} = track(fleet());
+		const start = store.getSnapshot().now;
+		const reading = (utilizationPercent: number) => gpuMonitor.report(gpuMonitor.current.map(sample => sample.index === 0 ? {...sample, utilizationPercent} : sample));
+		advanceClock(600);
+		reading(11);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 1);
+		advanceClock(500);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 1, 'a new second, but the last frame is only half a second old');
+		advanceClock(500);
+		reading(12);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 2, 'one frame a second, as often as the readings change');
+		assert.equal(store.getSnapshot().now, start + 1000);
+		advanceClock(1000);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 3, 'without readings the clock still moves every second');
+		assert.equal(store.getSnapshot().now, start + 2000);
+	});
+
 	it('tells a log listener about new lines of its instance only', () => {
 		const {store, supervisor} = track(fleet());
 		let gpu1Calls = 0;

@@ -28,6 +28,8 @@ export type DashboardStore = {
 	dispose(): void;
 };
 
+const clockOnlyFrameMs = 1000;
+
 /**
  * Gathers the engine's events into a state for the dashboard. Events only mark it dirty;
  * a timer joins the sources at most every publishIntervalMs and publishes only a state that differs.
@@ -52,6 +54,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 	});
 
 	let state = read();
+	let publishedAt = now();
 	const markDirty = () => {
 		dirty = true;
 	};
@@ -69,12 +72,16 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 	];
 
 	const flush = () => {
-		const clock = Math.floor(now() / 1000) * 1000;
-		if (dirty || clock !== state.now) {
+		const at = now();
+		const clock = Math.floor(at / 1000) * 1000;
+		// The clock alone moves at most once a second after the last frame: with GPU readings arriving every second,
+		// it rides along with them instead of costing a frame of its own half a second later.
+		if (dirty || (clock !== state.now && at - publishedAt >= clockOnlyFrameMs)) {
 			const next = dirty ? reuseUnchanged(state, read()) : {...state, now: clock};
 			dirty = false;
 			if (next !== state) {
 				state = next;
+				publishedAt = at;
 				for (const listener of [...listeners]) {
 					listener();
 				}
