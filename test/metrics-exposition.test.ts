@@ -166,6 +166,19 @@ describe('metrics exposition', () => {
 		assert.equal(value(exposition, 'ollama_multi_queue_wait_seconds_bucket', {le: '2.5'}), fed.length - 1);
 	});
 
+	it('keeps counting right past a thousand distinct models (clients choose the names)', async () => {
+		const {metrics} = setup();
+		for (let index = 0; index < 1200; index++) {
+			metrics.observeRequest(request({model: `model-${index}`}));
+		}
+
+		metrics.observeRequest(request({model: 'model-0', outputTokens: 5}));
+		const exposition = parseExposition(await metrics.render());
+		assert.equal(value(exposition, 'ollama_multi_generated_tokens_total', {ollama_instance: 'gpu0', model: 'model-0'}), 35);
+		assert.equal(value(exposition, 'ollama_multi_generated_tokens_total', {ollama_instance: 'gpu0', model: 'model-1199'}), 30);
+		assert.equal(sum(exposition, 'ollama_multi_requests_total', {ollama_instance: 'gpu0', route: '/api/chat', status: '200'}), 1201);
+	});
+
 	it('current values come from the snapshots at scrape time, in base units', async () => {
 		const {metrics, supervisor, proxy} = setup();
 		let exposition = parseExposition(await metrics.render());

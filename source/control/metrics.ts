@@ -36,6 +36,14 @@ type InstanceLabelName = (typeof instanceLabels)[number];
 type InstanceLabels = Record<InstanceLabelName, string>;
 
 const mebibyte = 1024 * 1024;
+const maxCachedLabelSets = 1000;
+
+type RequestLabelSets = {
+	instance: InstanceLabels;
+	request: InstanceLabels & {route: string; status: string};
+	route: InstanceLabels & {route: string};
+	model: InstanceLabels & {model: string};
+};
 
 /**
  * The Prometheus view of the fleet, in its own registry. Request counters and histograms are fed by the proxy's
@@ -144,6 +152,7 @@ export class FleetMetrics {
 	readonly #gpuPower = this.#gauge('ollama_multi_gpu_power_watts', 'GPU power draw, from nvidia-smi.', [...instanceLabels]);
 	readonly #gpuPowerLimit = this.#gauge('ollama_multi_gpu_power_limit_watts', 'GPU power limit, from nvidia-smi.', [...instanceLabels]);
 
+	readonly #labelSets = new Map<string, RequestLabelSets>();
 	readonly #learned = new LearnedMetrics(this.registry, instanceLabels);
 	readonly #modelServer = new ModelServerMetrics(this.registry);
 
@@ -156,28 +165,44 @@ export class FleetMetrics {
 	}
 
 	observeRequest(request: ObservedRequest): void {
-		const labels = this.#labelsOf(request.instanceId);
 		const route = normalizeRoute(request.route);
-		this.#requests.inc({...labels, route, status: String(request.status)});
-		this.#requestDuration.observe({...labels, route}, Math.max(0, request.durationMs) / 1000);
+		const labels = this.#requestLabels(this.#labelsOf(request.instanceId), route, String(request.status), request.model ?? '');
+		this.#requests.inc(labels.request);
+		this.#requestDuration.observe(labels.route, Math.max(0, request.durationMs) / 1000);
 		// Only requests that reached an instance left the queue; rejected ones are counted by rejected_total.
 		if (request.instanceId !== undefined) {
 			this.#queueWait.observe(Math.max(0, request.queueWaitMs) / 1000);
 		}
 
-		const model = request.model ?? '';
 		if (request.outputTokens !== undefined && request.outputTokens > 0) {
-			this.#generatedTokens.inc({...labels, model}, request.outputTokens);
+			this.#generatedTokens.inc(labels.model, request.outputTokens);
 		}
 
 		if (request.promptTokens !== undefined && request.promptTokens > 0) {
-			this.#promptTokens.inc({...labels, model}, request.promptTokens);
+			this.#promptTokens.inc(labels.model, request.promptTokens);
 		}
 
 		const succeeded = request.status >= 200 && request.status < 300;
 		if (succeeded && request.timeToFirstByteMs !== undefined && isGenerationRoute(route)) {
-			this.#timeToFirstToken.observe(labels, Math.max(0, request.timeToFirstByteMs) / 1000);
+			this.#timeToFirstToken.observe(labels.instance, Math.max(0, request.timeToFirstByteMs) / 1000);
 		}
+	}
+
+	/** The label objects of one request's series, built once per combination rather than spread on every request. */
+	#requestLabels(instance: InstanceLabels, route: string, status: string, model: string): RequestLabelSets {
+		const key = `${instance.ollama_instance}\0${instance.gpu}\0${instance.gpu_uuid}\0${instance.gpu_name}\0${route}\0${status}\0${model}`;
+		let sets = this.#labelSets.get(key);
+		if (!sets) {
+			// Model names come from clients: the cache is bounded (prom-client keeps the series themselves).
+			if (this.#labelSets.size >= maxCachedLabelSets) {
+				this.#labelSets.clear();
+			}
+
+			sets = {instance, request: {...instance, route, status}, route: {...instance, route}, model: {...instance, model}};
+			this.#labelSets.set(key, sets);
+		}
+
+		return sets;
 	}
 
 	/** The exposition, in Prometheus text format. */
