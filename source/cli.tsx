@@ -23,6 +23,7 @@ const flags = {
 	ollama: {type: 'string'},
 	parallel: {type: 'string'},
 	maxQueue: {type: 'string'},
+	startWait: {type: 'string'},
 	strategy: {type: 'string'},
 	ui: {type: 'boolean', default: true},
 	readonly: {type: 'boolean', default: false},
@@ -62,6 +63,8 @@ const cli = meow(`
 	  --parallel N        Requests each instance serves at once: its OLLAMA_NUM_PARALLEL
 	                      (default: OLLAMA_NUM_PARALLEL from the environment, else Ollama's default, 1)
 	  --max-queue N       Requests that may wait for a free instance before 503 (default 512)
+	  --start-wait SECONDS  While no instance is ready but one is starting, requests wait this long for it
+	                      before 503 (default 60; 0: answer 503 at once)
 	  --strategy NAME     least-busy (default: free slot, model already loaded first) or round-robin
 	  --preload LIST      Models to load at start, e.g. llama3.2:3b,qwen2.5:7b=2 (=N: on the N instances
 	                      with the most free GPU memory; default every instance); OLLAMA_KEEP_ALIVE applies

@@ -6,6 +6,7 @@ import {normalizeModelName} from './model-name.js';
 import {instanceGpus} from '../gpu/instance-gpus.js';
 import {chooseColdLoad, type ColdLoadChoice} from '../models/cold-load.js';
 import {chooseInstance, type CandidateLoad, type RoutingStrategy} from './routing-policy.js';
+import {startWaitDecision} from './start-wait.js';
 
 export type PlacementOptions = {
 	lanes: Lanes;
@@ -14,6 +15,8 @@ export type PlacementOptions = {
 	maxQueue: number;
 	affinityWaitMs: number;
 	spillWhereItFits: boolean;
+	/** How long a request waits for an instance that is starting when none is ready. Default 0: it fails at once. */
+	startWaitMs?: number;
 	onChange: () => void;
 	/** GPU memory a model needs, in MiB; by default the most it takes on any instance whose /api/ps lists it. */
 	modelSizeMiB?: (model: string) => number | undefined;
@@ -176,7 +179,9 @@ export class Placement {
 		const all = this.#lanes.candidates();
 		const lanes = ticket.exclude.size === 0 ? all : all.filter(lane => !ticket.exclude.has(lane.id));
 		if (lanes.length === 0) {
-			return {action: 'fail', error: new NoInstanceReadyError(this.#lanes.describeStates())};
+			const instances = this.#lanes.ordered().map(lane => lane.snapshot);
+			const wait = startWaitDecision({instances, exclude: ticket.exclude, waitedMs, startWaitMs: this.#options.startWaitMs ?? 0});
+			return wait.action === 'wait' ? wait : {action: 'fail', error: new NoInstanceReadyError(this.#lanes.describeStates())};
 		}
 
 		const candidates = this.candidateLoads(lanes, Date.now());

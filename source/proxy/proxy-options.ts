@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type {DiscardLimits} from './discard-body.js';
 import type {InstanceSource} from './instance-source.js';
 import type {ColdLoadChoice} from '../models/cold-load.js';
 import type {RoutingStrategy} from './routing-policy.js';
@@ -41,6 +42,16 @@ export type OllamaProxyOptions = {
 	onColdLoad?: (model: string, choice: ColdLoadChoice, needMiB: number) => void;
 	/** When set, Ollama API requests need `Authorization: Bearer <apiKey>` (GET / stays open for health checks). */
 	apiKey?: string;
+	/** While no instance is ready but one is starting or restarting, requests wait this long for it before 503. Default 60 s. */
+	startWaitMs?: number;
+	/** From a request's first byte to the end of its headers; then 408. Default 30 s. */
+	headersTimeoutMs?: number;
+	/** Silence while a request body arrives; then 408. Default 60 s. No limit on a whole request or a response. */
+	bodyIdleTimeoutMs?: number;
+	/** Open client connections; more are refused (a `warning` event says so). Default from the open-file limit, at most 4096. */
+	maxConnections?: number;
+	/** After answering early (413, 401, 503), how much of the unread body is read and dropped so the client sees the answer. */
+	discardLimits?: DiscardLimits;
 };
 
 /** The default chosen on the two-model benchmark; see bench/RESULTS.md. */

@@ -48,6 +48,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		port: options.port,
 		strategy: options.strategy,
 		maxQueue: options.maxQueue,
+		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
 		modelSizeMiB: model => memory.modelSizeMiB(model),

@@ -15,6 +15,7 @@ export type HeadlessRun = {
 /** One log line per event until SIGINT, SIGTERM or SIGHUP; the same signal again kills the instances at once. */
 export async function runHeadless({fleet, plan, strategy, format, write}: HeadlessRun): Promise<void> {
 	const reporter = startHeadlessReporter({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, format, write});
+	fleet.proxy.on('warning', message => reporter.warn(message));
 	const endpoint = fleet.proxy.snapshot().address;
 	const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${(instance.gpus ?? [instance.gpu]).map(gpu => gpu.uuid).join(',')})` : ''}`).join(', ');

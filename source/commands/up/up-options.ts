@@ -4,6 +4,7 @@ import {
 } from '../../app/cli-flags.js';
 import {resolveStateDir} from '../../app/state-dir.js';
 import {parsePreloadSpec, type PreloadEntry} from '../../models/preload.js';
+import {defaultStartWaitMs} from '../../proxy/start-wait.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
 
 export type UpOptions = {
@@ -19,6 +20,8 @@ export type UpOptions = {
 	ollama: string | undefined;
 	parallel: number | undefined;
 	maxQueue: number;
+	/** `--start-wait`, in ms: how long requests wait for an instance that is starting. */
+	startWaitMs: number;
 	strategy: Strategy;
 	/** False with --no-ui, or when stdout is not a terminal. */
 	ui: boolean;
@@ -43,6 +46,7 @@ export type UpFlags = {
 	ollama?: string;
 	parallel?: string;
 	maxQueue?: string;
+	startWait?: string;
 	strategy?: string;
 	ui?: boolean;
 	readonly?: boolean;
@@ -66,6 +70,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		ollama: stringFlag('ollama', flags.ollama),
 		parallel: parseCount('parallel', stringFlag('parallel', flags.parallel), 1),
 		maxQueue: parseCount('max-queue', stringFlag('max-queue', flags.maxQueue), 0) ?? defaultMaxQueue,
+		startWaitMs: (parseCount('start-wait', stringFlag('start-wait', flags.startWait), 0) ?? defaultStartWaitMs / 1000) * 1000,
 		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'least-busy'),
 		ui: (flags.ui ?? true) && stdoutIsTty,
 		readonly: flags.readonly ?? false,
