@@ -32,6 +32,9 @@ const flags = {
 	logFormat: {type: 'string'},
 	stateDir: {type: 'string'},
 	preload: {type: 'string'},
+	upstream: {type: 'string', isMultiple: true},
+	upstreamToken: {type: 'string'},
+	publicMetrics: {type: 'boolean', default: false},
 	json: {type: 'boolean', default: false},
 	follow: {type: 'boolean', shortFlag: 'f', default: false},
 	lines: {type: 'string'},
@@ -76,6 +79,10 @@ const cli = meow(`
 	  --log-format FORMAT text (default) or json: one JSON object per line
 	  --state-dir DIR     Pid records and instance logs (default $XDG_STATE_HOME/ollama-multi,
 	                      else ~/.local/state/ollama-multi)
+	  --upstream URL      Also route to this Ollama or ollama-multi (not run by this one), e.g.
+	                      http://192.168.1.20:11434; repeatable
+	  --upstream-token T  Control token of the ollama-multi upstreams, to read their GPUs and slots
+	  --public-metrics    /metrics answers without the token (for the inference gateway's endpoint picker)
 
 	Options for the other commands
 	  --json              gpus, status: print JSON

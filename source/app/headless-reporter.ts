@@ -84,7 +84,8 @@ export function eventLevel(event: InstanceEvent): LogLevel {
 		}
 
 		case 'hung':
-		case 'start-timeout': {
+		case 'start-timeout':
+		case 'unreachable': {
 			return 'warn';
 		}
 

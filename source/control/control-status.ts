@@ -3,11 +3,15 @@ import {combineReadings, instanceFreeMiB, instanceGpus} from '../gpu/instance-gp
 import {gpuSharePercent, isSpilled, suggestGpuGroup, type CpuSpill} from '../models/cpu-spill.js';
 import type {LoadedModel, ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
+import type {RemoteDetails} from '../upstream/remote-upstream.js';
 
 /** One instance as `GET /ollama-multi/status` reports it. */
 export type InstanceStatus = {
 	id: string;
 	gpu: {index: number; uuid: string; name: string} | null;
+	/** Present for a remote upstream: where it is, and what can be known of it. */
+	host?: string;
+	remote?: RemoteDetails;
 	port: number;
 	pid: number | null;
 	state: InstanceState;
@@ -74,6 +78,7 @@ export type StatusSources = {
 	version: string;
 	startedAt: number;
 	now: number;
+	remoteDetails?: Map<string, RemoteDetails> | undefined;
 };
 
 export function buildStatusReport(sources: StatusSources): StatusReport {
@@ -92,7 +97,7 @@ export function buildStatusReport(sources: StatusSources): StatusReport {
 	};
 }
 
-export function buildInstanceStatus(instance: InstanceSnapshot, sources: Pick<StatusSources, 'proxy' | 'gpuSamples' | 'now'>): InstanceStatus {
+export function buildInstanceStatus(instance: InstanceSnapshot, sources: Pick<StatusSources, 'proxy' | 'gpuSamples' | 'now' | 'remoteDetails'>): InstanceStatus {
 	const traffic = sources.proxy.instances.find(entry => entry.instanceId === instance.id);
 	const gpus = instanceGpus(instance);
 	const samples = gpus.map(gpu => sources.gpuSamples.find(entry => entry.uuid === gpu.uuid));
@@ -103,6 +108,7 @@ export function buildInstanceStatus(instance: InstanceSnapshot, sources: Pick<St
 	return {
 		id: instance.id,
 		gpu: instance.gpu ? {index: instance.gpu.index, uuid: instance.gpu.uuid, name: instance.gpu.name} : null,
+		...remoteFields(instance, sources.remoteDetails),
 		port: instance.port,
 		pid: instance.pid ?? null,
 		state: instance.state,
@@ -145,4 +151,13 @@ export function buildInstanceStatus(instance: InstanceSnapshot, sources: Pick<St
 		})),
 		logFile: instance.logFile,
 	};
+}
+
+function remoteFields(instance: InstanceSnapshot, details: Map<string, RemoteDetails> | undefined): Pick<InstanceStatus, 'host' | 'remote'> {
+	if (instance.remote !== true) {
+		return {};
+	}
+
+	const remote = details?.get(instance.id);
+	return {host: instance.host ?? '127.0.0.1', ...(remote ? {remote} : {})};
 }

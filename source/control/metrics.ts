@@ -5,6 +5,7 @@ import type {CompletedRequest} from '../proxy/proxy-events.js';
 import {isGenerationRoute, normalizeRoute} from '../proxy/proxy-routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
+import {ModelServerMetrics, ollamaDefaultMaxLoadedModels} from './model-server-metrics.js';
 
 /** What metrics read of the proxy's `request` event. */
 export type ObservedRequest = Pick<
@@ -19,6 +20,8 @@ export type MetricsSources = {
 	version: string;
 	/** Date.now() of the supervisor's start. */
 	startedAt: number;
+	/** OLLAMA_MAX_LOADED_MODELS of each instance; Ollama's default when absent. */
+	maxLoadedModelsPerInstance?: number | undefined;
 };
 
 const instanceStates: InstanceState[] = ['starting', 'ready', 'draining', 'stopping', 'stopped', 'crashed', 'restarting'];
@@ -140,6 +143,8 @@ export class FleetMetrics {
 	readonly #gpuPower = this.#gauge('ollama_multi_gpu_power_watts', 'GPU power draw, from nvidia-smi.', [...instanceLabels]);
 	readonly #gpuPowerLimit = this.#gauge('ollama_multi_gpu_power_limit_watts', 'GPU power limit, from nvidia-smi.', [...instanceLabels]);
 
+	readonly #modelServer = new ModelServerMetrics(this.registry);
+
 	constructor(sources: MetricsSources) {
 		this.#sources = sources;
 	}
@@ -233,6 +238,13 @@ export class FleetMetrics {
 		this.#queueLength.set(proxy.queueLength);
 		this.#queueMaxLength.set(proxy.maxQueue);
 		this.#queueRejected.inc(proxy.rejectedQueueFull);
+		this.#modelServer.refresh({
+			instances,
+			proxy,
+			labelsFor,
+			maxLoadedModelsPerInstance: this.#sources.maxLoadedModelsPerInstance ?? ollamaDefaultMaxLoadedModels,
+			now: Date.now(),
+		});
 
 		for (const sample of samples) {
 			// A group's GPUs each keep their own series, labelled with the group's instance.

@@ -72,13 +72,14 @@ export class RequestLedger {
 	}
 }
 
+const emptyBody = Buffer.alloc(0);
+
 /** One client request and everything learnt about it on its way through the proxy. */
 export class Exchange {
 	readonly path: string;
 	readonly method: string;
 	readonly route: ClassifiedRoute;
 	readonly arrivedAt = Date.now();
-	readonly abort = new AbortController();
 	/** Instances it was sent to and that failed it. */
 	readonly tried = new Set<string>();
 	body: Buffer | undefined = undefined;
@@ -95,6 +96,8 @@ export class Exchange {
 	finished = false;
 	current: Attempt | undefined = undefined;
 	releaseStoreLock: (() => void) | undefined = undefined;
+	/** Made only for requests that wait (queue, store lock): most never do. */
+	#abort: AbortController | undefined = undefined;
 
 	constructor(
 		readonly ledger: RequestLedger,
@@ -107,8 +110,38 @@ export class Exchange {
 		this.method = route.method;
 	}
 
-	/** Reads the whole body into `body`; answers 413 itself, or records the client gone. False when it is over. */
-	async readBody(maxBytes: number): Promise<boolean> {
+	/** Aborts when the client goes away. */
+	get signal(): AbortSignal {
+		this.#abort ??= new AbortController();
+		return this.#abort.signal;
+	}
+
+	/** Whatever it still waits for (the queue, the store lock, an instance) lets go. */
+	stopWaiting(): void {
+		this.#abort?.abort();
+	}
+
+	/** The client went away: stop waiting on its behalf. */
+	abandon(): void {
+		this.clientGone = true;
+		this.#abort?.abort();
+	}
+
+	/**
+	 * Reads the whole body into `body`; answers 413 itself, or records the client gone. False when it is over.
+	 * A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3): no need to wait.
+	 */
+	readBody(maxBytes: number): boolean | Promise<boolean> {
+		const {headers} = this.req;
+		if (headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')) {
+			this.body = emptyBody;
+			return true;
+		}
+
+		return this.#readBody(maxBytes);
+	}
+
+	async #readBody(maxBytes: number): Promise<boolean> {
 		try {
 			this.body = await readBody(this.req, maxBytes);
 			return true;

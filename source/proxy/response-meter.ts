@@ -105,20 +105,19 @@ export class ResponseMeter {
 	}
 
 	#reading(): MeterReading {
-		const base = {promptTokens: this.#promptTokens, evalDurationMs: this.#evalDurationMs, chunks: this.#chunks};
 		if (this.#evalCount !== undefined) {
-			return {...base, outputTokens: this.#evalCount, source: 'eval_count'};
+			return this.#readingOf(this.#evalCount, 'eval_count');
 		}
 
 		if (this.#usageTokens !== undefined) {
-			return {...base, outputTokens: this.#usageTokens, source: 'usage'};
+			return this.#readingOf(this.#usageTokens, 'usage');
 		}
 
-		if (this.#chunkTokens > 0) {
-			return {...base, outputTokens: this.#chunkTokens, source: 'chunks'};
-		}
+		return this.#chunkTokens > 0 ? this.#readingOf(this.#chunkTokens, 'chunks') : this.#readingOf(0, 'none');
+	}
 
-		return {...base, outputTokens: 0, source: 'none'};
+	#readingOf(outputTokens: number, source: MeterReading['source']): MeterReading {
+		return {outputTokens, promptTokens: this.#promptTokens, evalDurationMs: this.#evalDurationMs, source, chunks: this.#chunks};
 	}
 
 	#appendJson(text: string): void {

@@ -12,6 +12,10 @@ export function stateLabel(view: DashboardInstance): {text: string; colour: Colo
 		return {text: 'crash loop', colour: 'red'};
 	}
 
+	if (instance.remote === true && instance.state === 'crashed') {
+		return {text: 'unreachable', colour: 'red'};
+	}
+
 	if (instance.draining && instance.state === 'ready') {
 		return {text: 'draining', colour: stateColour.draining};
 	}
@@ -20,6 +24,10 @@ export function stateLabel(view: DashboardInstance): {text: string; colour: Colo
 }
 
 export function gpuLabel(view: DashboardInstance): string {
+	if (view.instance.remote === true) {
+		return `remote ${view.instance.host ?? '127.0.0.1'}`;
+	}
+
 	return view.gpuName ?? (view.instance.gpu ? `GPU ${view.instance.gpu.index}` : 'CPU');
 }
 
@@ -63,6 +71,12 @@ export function modelLine(model: LoadedModel, now: number): {name: Line; details
 /** The lifecycle line: why it is not serving, or how long it has been. */
 export function lifecycleLine(view: DashboardInstance, now: number): Line {
 	const {instance} = view;
+	if (instance.remote === true) {
+		// The reason it does not serve comes first: the note may be cut on a narrow panel.
+		const problem: Line = instance.lastExitReason ? [{text: instance.lastExitReason, colour: instance.state === 'crashed' ? 'red' : 'yellow'}, {text: ' · ', dim: true}] : [];
+		return [...problem, {text: 'remote upstream, not run by ollama-multi', dim: true}];
+	}
+
 	const restarts: Line = instance.restarts > 0
 		? [{text: 'restarts ', dim: true}, {text: String(instance.restarts), colour: 'yellow'}]
 		: [{text: 'restarts 0', dim: true}];

@@ -5,7 +5,10 @@ import {GpuMonitor} from '../../gpu/gpu-monitor.js';
 import {FleetMemory} from '../../models/fleet-memory.js';
 import {Preloader} from '../../models/preload.js';
 import {OllamaProxy} from '../../proxy/proxy-server.js';
+import {instanceCapacity} from '../../supervisor/instance-plan.js';
 import {Supervisor} from '../../supervisor/supervisor.js';
+import type {SupervisorApi} from '../../supervisor/supervisor-api.js';
+import {createRemoteUpstreams, FleetWithUpstreams} from '../../upstream/fleet-with-upstreams.js';
 import {defaultSupervisorTimings} from '../../supervisor/supervisor-timings.js';
 import type {Preflight} from './preflight.js';
 import type {UpLog} from './up-io.js';
@@ -13,7 +16,8 @@ import type {UpOptions} from './up-options.js';
 
 /** The parts `up` runs, wired together: instances, GPU readings, control API and the proxy in front. */
 export type Fleet = {
-	supervisor: Supervisor;
+	/** The supervisor, with the remote upstreams when there are any. */
+	supervisor: SupervisorApi;
 	proxy: OllamaProxy;
 	gpuMonitor: GpuMonitor | undefined;
 	controller: FleetActions;
@@ -30,9 +34,12 @@ export type Fleet = {
 
 export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLog, 'error'>): Fleet {
 	const startedAt = Date.now();
-	const supervisor = createSupervisor(options, plan);
+	const supervisor = withUpstreams(createSupervisor(options, plan), options);
 	const gpuMonitor = plan.gpus.length > 0 ? new GpuMonitor({env: options.env, gpuCount: plan.detectedGpuCount}) : undefined;
-	const control = createControlLayer({supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt});
+	const control = createControlLayer({
+		supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt,
+		publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: positiveInteger(options.env['OLLAMA_MAX_LOADED_MODELS']),
+	});
 	const ignore = (_message: string) => undefined;
 	let notes: {info(message: string): void; warn(message: string): void} = {info: ignore, warn: ignore};
 	const memory = new FleetMemory({
@@ -100,6 +107,20 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 			void supervisor.stop();
 		},
 	};
+}
+
+function withUpstreams(supervisor: Supervisor, options: UpOptions): SupervisorApi {
+	const addresses = options.upstreams ?? [];
+	if (addresses.length === 0) {
+		return supervisor;
+	}
+
+	return new FleetWithUpstreams(supervisor, createRemoteUpstreams({addresses, token: options.upstreamToken, capacity: instanceCapacity(options.parallel, options.env)}));
+}
+
+function positiveInteger(value: string | undefined): number | undefined {
+	const number = Number(value);
+	return Number.isInteger(number) && number > 0 ? number : undefined;
 }
 
 function createSupervisor(options: UpOptions, plan: Preflight): Supervisor {

@@ -49,7 +49,7 @@ export async function preflight(options: UpOptions, log: Pick<UpLog, 'info' | 'w
 	await assertPortsFree([
 		{host: options.host, port: options.port, purpose: 'proxy'},
 		...instances.map(instance => ({host: '127.0.0.1', port: instance.port, purpose: instance.id})),
-	]);
+	], {stateDir: options.stateDir});
 	return {ollamaPath, instances, gpus, detectedGpuCount};
 }
 

@@ -6,6 +6,7 @@ import {resolveStateDir} from '../../app/state-dir.js';
 import {parsePreloadSpec, type PreloadEntry} from '../../models/preload.js';
 import {defaultStartWaitMs} from '../../proxy/start-wait.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
+import {parseUpstreamAddresses, type UpstreamAddress} from '../../upstream/upstream-address.js';
 
 export type UpOptions = {
 	/** Where the proxy listens. */
@@ -35,6 +36,12 @@ export type UpOptions = {
 	/** `--preload`: models loaded when the fleet starts. */
 	preload?: PreloadEntry[];
 	timings?: Partial<SupervisorTimings>;
+	/** `--upstream`: servers routed to but not run by ollama-multi. */
+	upstreams?: UpstreamAddress[];
+	/** `--upstream-token`: control token of the ollama-multi upstreams. */
+	upstreamToken?: string | undefined;
+	/** `--public-metrics`: /metrics without the token. */
+	publicMetrics?: boolean;
 };
 
 export type UpFlags = {
@@ -55,6 +62,9 @@ export type UpFlags = {
 	logFormat?: string;
 	stateDir?: string;
 	preload?: string;
+	upstream?: string[];
+	upstreamToken?: string;
+	publicMetrics?: boolean;
 };
 
 /** Checks the flags of `up`; throws UsageError with a message fit for the user. */
@@ -80,5 +90,8 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		stateDir: resolveStateDir(stringFlag('state-dir', flags.stateDir), env),
 		env,
 		preload: parsePreloadSpec(stringFlag('preload', flags.preload)),
+		upstreams: parseUpstreamAddresses(flags.upstream ?? []),
+		upstreamToken: stringFlag('upstream-token', flags.upstreamToken),
+		publicMetrics: flags.publicMetrics ?? false,
 	};
 }

@@ -50,10 +50,15 @@ export class ModelRequestHandler {
 
 	/** Waits for a slot (a retry goes to the front of the queue, away from the instances it failed on), then sends it. */
 	async acquireSlotAndDispatch(exchange: Exchange, retry: boolean): Promise<void> {
+		if (exchange.clientGone) {
+			exchange.finish(499, 'client-closed', undefined);
+			return;
+		}
+
 		let instanceId: string;
 		try {
 			instanceId = await this.#options.placement.acquire(exchange.model, {
-				signal: exchange.abort.signal,
+				waitSignal: () => exchange.signal,
 				exclude: exchange.tried,
 				front: retry,
 			});

@@ -22,7 +22,8 @@ const hopByHopHeaders = new Set([
  * headers (and those its Connection header names), with the serving instance named.
  */
 export function relayHeaders(rawHeaders: readonly string[], connection: string | undefined, instanceId: string): string[] {
-	const named = connection === undefined ? undefined : new Set(connection.split(',').map(token => token.trim().toLowerCase()));
+	// Almost always plain keep-alive or close, which name nothing beyond the hop-by-hop headers.
+	const named = connection === undefined || plainConnection.has(connection) ? undefined : new Set(connection.split(',').map(token => token.trim().toLowerCase()));
 	const headers: string[] = [];
 	for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
 		const name = rawHeaders[index]!;
@@ -35,6 +36,8 @@ export function relayHeaders(rawHeaders: readonly string[], connection: string |
 	headers.push(instanceHeader, instanceId);
 	return headers;
 }
+
+const plainConnection = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close']);
 
 export type Outcome = 'completed' | 'failed' | 'client-closed';
 
