@@ -91,6 +91,12 @@ export class Exchange {
 	firstByteAt: number | undefined = undefined;
 	promptTokens: number | undefined = undefined;
 	outputTokens: number | undefined = undefined;
+	/** Tokens streamed so far (about one per chunk), for the scheduler's view of a running request. */
+	streamedTokens = 0;
+	/** The response's final chunk, as the meter read it. */
+	finalChunk: Record<string, unknown> | undefined = undefined;
+	/** Why it was placed where it was: the X-Ollama-Multi-Route value. */
+	placementReason: string | undefined = undefined;
 	lastError: string | undefined = undefined;
 	clientGone = false;
 	finished = false;
@@ -116,14 +122,14 @@ export class Exchange {
 		return this.#abort.signal;
 	}
 
-	/** Whatever it still waits for (the queue, the store lock, an instance) lets go. */
-	stopWaiting(): void {
-		this.#abort?.abort();
-	}
-
 	/** The client went away: stop waiting on its behalf. */
 	abandon(): void {
 		this.clientGone = true;
+		this.stopWaiting();
+	}
+
+	/** Whatever it still waits for (the queue, the store lock, an instance coming up) lets go. */
+	stopWaiting(): void {
 		this.#abort?.abort();
 	}
 

@@ -161,6 +161,13 @@ export class Forwarder {
 		const now = Date.now();
 		if (exchange.route.usesSlot) {
 			lane.inFlight = Math.max(0, lane.inFlight - 1);
+			const status = attempt.proxyRes?.statusCode ?? 0;
+			this.#options.placement.release(exchange, {
+				succeeded: outcome === 'completed' && status >= 200 && status < 300,
+				final: exchange.finalChunk,
+				outputTokens: exchange.outputTokens,
+				firstTokenAt: exchange.firstByteAt,
+			});
 			if (exchange.model !== undefined) {
 				// A 4xx (an unknown model, say) loads nothing.
 				const loaded = outcome === 'completed' && (attempt.proxyRes?.statusCode ?? 0) < 300;
