@@ -232,6 +232,7 @@ export class FleetScheduler {
 			running,
 			resident,
 			freeMemoryMiB: this.#options.freeMemoryMiB?.(lane.id) ?? (total === undefined ? undefined : total - loaded.usedVramMiB(lane.id)),
+			...(total === undefined ? {} : {totalMemoryMiB: total}),
 			maxLoadedModels: this.#options.maxLoadedModels ?? 3 * Math.max(1, gpus.length),
 			penalized: lane.penalty.isPenalized(now),
 		};
