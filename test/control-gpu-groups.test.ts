@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {buildStatusReport} from '../source/control/control-status.js';
 import {FleetMetrics} from '../source/control/metrics.js';
-import {formatStatusReport} from '../source/control/status-table.js';
+import {describeInstance, formatStatusReport} from '../source/control/status-table.js';
 import type {GpuSample} from '../source/gpu/gpu.js';
 import type {ProxySnapshot} from '../source/proxy/proxy-snapshot.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
@@ -49,6 +49,7 @@ describe('status and /metrics: a GPU group is one instance; a CPU spill is expos
 		assert.match(text, /40\.0\/48\.0 GiB +llama3\.1:70b\n/);
 		assert.match(text, /qwen2\.5:32b \(73% GPU!\)/);
 		assert.match(text, /\ngpu2: qwen2\.5:32b only 73% on GPU, the rest on the CPU \(slow\); --gpus 0\+1 would hold it\n/);
+		assert.equal(describeInstance(report.instances[0]!), 'gpu0+1 (GPUs 0+1, NVIDIA GeForce RTX 3090)', 'as drain and undrain name it');
 	});
 
 	it('/metrics: each GPU of the group is its own series under the group; the model\'s GPU share', async () => {
