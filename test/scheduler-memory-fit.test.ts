@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import {planDispatch} from '../source/scheduler/dispatch-plan.js';
 import type {CostModel, InstanceView, WaitingRequest} from '../source/scheduler/plan-types.js';
+import {requestWork} from '../source/scheduler/request-work.js';
 
 /** The learned scheduler with the memory estimate: cold loads by fit, a model that fits nowhere runs slower. */
 
@@ -37,5 +38,10 @@ describe('learned scheduler and GPU memory', () => {
 
 	test('a model bigger than every instance goes to the one with the most GPU memory: less of it on the CPU', () => {
 		assert.equal(where([instance('gpu2', 24_000, 24_000), instance('gpu0+1', 48_000, 48_000)], request('huge', 60_000)), 'gpu0+1');
+	});
+
+	test('a request\'s num_ctx reaches the memory estimate (its KV cache grows with it)', () => {
+		assert.equal(requestWork(Buffer.from(JSON.stringify({model: 'm', prompt: 'hi', options: {num_ctx: 32_768}}))).numCtx, 32_768);
+		assert.equal(requestWork(Buffer.from(JSON.stringify({model: 'm', prompt: 'hi'}))).numCtx, undefined);
 	});
 });

@@ -37,9 +37,9 @@ export class FleetMemory {
 	}
 
 	/** The proxy's modelSizeMiB hook: what is known now; the first request for a model also starts finding out more. */
-	modelSizeMiB(model: string): number | undefined {
+	modelSizeMiB(model: string, numCtx?: number): number | undefined {
 		void this.refresh(model);
-		return this.catalog.needMiB(model);
+		return this.catalog.needMiB(model, numCtx === undefined ? {} : {numCtx});
 	}
 
 	/** The proxy's freeMemoryMiB hook: free memory over the instance's GPUs, from nvidia-smi. */
