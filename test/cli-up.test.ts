@@ -121,7 +121,7 @@ describe('ollama-multi up --no-ui over three fake GPUs', () => {
 		cli = runCli(['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir], doublesEnv({FAKE_GPU_COUNT: '3'}));
 
 		for (const index of [0, 1, 2]) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			const match = await cli.waitForLine(readyLine(`gpu${index}`));
 			const pid = Number(match[1]);
 			const instancePort = Number(match[2]);
@@ -130,7 +130,7 @@ describe('ollama-multi up --no-ui over three fake GPUs', () => {
 			const env = environOf(pid);
 			assert.equal(env['CUDA_VISIBLE_DEVICES'], fleet.gpus[index]!.uuid);
 			assert.equal(env['OLLAMA_HOST'], `127.0.0.1:${basePort + index}`);
-			// eslint-disable-next-line no-await-in-loop
+			 
 			const answer = await fetch(`http://127.0.0.1:${instancePort}/`);
 			assert.equal(await answer.text(), 'Ollama is running');
 		}
@@ -322,7 +322,7 @@ describe('ollama-multi up without nvidia-smi', () => {
 
 		await cli.waitForLine(/WARN no NVIDIA GPU: nvidia-smi is not on PATH.*Running 2 CPU-only instances instead/);
 		for (const [index, id] of ['cpu0', 'cpu1'].entries()) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			const match = await cli.waitForLine(readyLine(id));
 			assert.equal(Number(match[2]), basePort + index);
 			assert.equal(environOf(Number(match[1]))['CUDA_VISIBLE_DEVICES'], '-1');

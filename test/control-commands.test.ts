@@ -148,7 +148,7 @@ describe('control commands', () => {
 		assert.equal(out.stdout, '');
 	});
 
-	it('nothing running: a clear message', async t => {
+	it('nothing running: a clear message', async () => {
 		const port = await closedPort();
 		for (const run of [
 			(io: Captured['io']) => runStatus({host: '127.0.0.1', port, ...io}),

@@ -173,7 +173,7 @@ describe('control from another shell (e2e)', {skip: wired ? false : 'up does not
 		const results: boolean[] = [];
 		const workers = Array.from({length: 4}, async () => {
 			while (running) {
-				// eslint-disable-next-line no-await-in-loop
+				 
 				results.push((await completedChat()).ok);
 			}
 		});

@@ -1,6 +1,7 @@
 /** Shared pieces for the proxy tests: an in-memory instance source and a reader for httprr traces. */
 import {EventEmitter} from 'node:events';
 import http from 'node:http';
+import type {AddressInfo} from 'node:net';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
 import type {InstanceSource} from '../source/proxy/instance-source.js';
 import {waitFor} from './helpers/wait-for.js';
@@ -144,4 +145,21 @@ export function delay(ms: number): Promise<void> {
 /** Polls until the check passes or the time is up (for states reached asynchronously; not a timing assertion). */
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
 	await waitFor(check, {message: what, timeoutMs, intervalMs: 10});
+}
+
+export type TestServer = {server: http.Server; port: number; close: () => Promise<void>};
+
+/** A real HTTP server on a free port, for the stages that touch sockets. */
+export async function startServer(handler: http.RequestListener, host = '127.0.0.1'): Promise<TestServer> {
+	const server = http.createServer(handler);
+	await new Promise<void>(resolve => server.listen(0, host, resolve));
+	const {port} = server.address() as AddressInfo;
+	return {
+		server,
+		port,
+		async close() {
+			server.closeAllConnections();
+			await new Promise<void>(resolve => server.close(() => resolve()));
+		},
+	};
 }

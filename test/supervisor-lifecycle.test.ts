@@ -107,7 +107,7 @@ describe('supervisor', () => {
 			assert.equal(env['OLLAMA_HOST'], `127.0.0.1:${port}`);
 			assert.equal(env['OLLAMA_NOPRUNE'], '1');
 			assert.equal(env['OLLAMA_KEEP_ALIVE'], '7m');
-			// eslint-disable-next-line no-await-in-loop
+			 
 			const state = await fakeState(port);
 			assert.equal(state.cudaVisibleDevices, fleet.gpus[index]!.uuid);
 		}

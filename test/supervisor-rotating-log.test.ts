@@ -43,7 +43,7 @@ describe('instance log rotation', () => {
 		const log = new RotatingLog({file, maxBytes: 1000});
 		for (const line of written) {
 			log.writeLine(line);
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await nextTurn();
 		}
 
@@ -78,7 +78,7 @@ describe('instance log rotation', () => {
 				log.writeLine(line);
 			}
 
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await log.close();
 		}
 
@@ -98,7 +98,7 @@ describe('instance log rotation', () => {
 		const later = numbered(4, 100);
 		for (const line of later) {
 			log.writeLine(line);
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await nextTurn();
 		}
 

@@ -192,7 +192,7 @@ describe('the dashboard in a real terminal (tmux, e2e)', {skip}, () => {
 		await terminal!.sendKeys('?');
 		screen = await screenOf('the help', screen => /│ Keys/.test(screen));
 		assert.match(screen, /d +drain \/ undrain/);
-		assert.match(screen, /q  Ctrl-C +quit/);
+		assert.match(screen, /q {2}Ctrl-C +quit/);
 		assert.equal(panelTitles(screen).size, 0, 'the help replaces the panels');
 
 		await terminal!.sendKeys('Escape');

@@ -116,7 +116,10 @@ export class FleetController extends TypedEmitter<FleetControllerEvents> impleme
 	}
 
 	async restart(instanceId: string): Promise<void> {
-		this.#require(instanceId);
+		if (this.#require(instanceId).remote === true) {
+			throw new RestartError(`${instanceId} is a remote upstream: ollama-multi does not run it, so it cannot restart it (drain and undrain work)`);
+		}
+
 		const running = this.#restarts.get(instanceId);
 		if (running) {
 			return running;
@@ -141,7 +144,8 @@ export class FleetController extends TypedEmitter<FleetControllerEvents> impleme
 	}
 
 	async #rollingRestartAll(): Promise<void> {
-		const initial = this.#supervisor.snapshot();
+		// Remote upstreams are not ours to restart.
+		const initial = this.#supervisor.snapshot().filter(instance => instance.remote !== true);
 		// Instances that serve nothing now cost nothing to restart, and may add capacity before the others go down.
 		const order = [...initial.filter(instance => !servesTraffic(instance)), ...initial.filter(instance => servesTraffic(instance))].map(
 			instance => instance.id,

@@ -20,6 +20,10 @@ export type ControlLayerOptions = {
 	/** The address the proxy binds: decides whether mutations need a token when none is set. */
 	host: string;
 	token?: string | undefined;
+	/** `--public-metrics`: /metrics without the token. */
+	publicMetrics?: boolean | undefined;
+	/** OLLAMA_MAX_LOADED_MODELS, for the models-info metric; Ollama's default when absent. */
+	maxLoadedModelsPerInstance?: number | undefined;
 	version: string;
 	startedAt?: number;
 	drainTimeoutMs?: number;
@@ -58,7 +62,10 @@ export function createControlLayer(options: ControlLayerOptions): ControlLayer {
 				drainTimeoutMs: options.drainTimeoutMs,
 				readyTimeoutMs: options.readyTimeoutMs,
 			});
-			const metrics = new FleetMetrics({supervisor: options.supervisor, proxy, gpuMonitor: options.gpuMonitor, version: options.version, startedAt});
+			const metrics = new FleetMetrics({
+				supervisor: options.supervisor, proxy, gpuMonitor: options.gpuMonitor, version: options.version, startedAt,
+				maxLoadedModelsPerInstance: options.maxLoadedModelsPerInstance,
+			});
 			proxy.on('request', record => {
 				metrics.observeRequest(record);
 			});
@@ -69,6 +76,7 @@ export function createControlLayer(options: ControlLayerOptions): ControlLayer {
 				controller,
 				metrics,
 				auth: createControlAuth({host: options.host, token: options.token}),
+				publicMetrics: options.publicMetrics,
 				version: options.version,
 				startedAt,
 			});

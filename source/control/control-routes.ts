@@ -7,6 +7,7 @@ import {pathOf} from '../proxy/proxy-routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {ControlAuth} from './control-auth.js';
+import type {RemoteDetails} from '../upstream/remote-upstream.js';
 import {buildInstanceStatus, buildStatusReport} from './control-status.js';
 import {InstanceReferenceError, resolveInstance} from './resolve-instance.js';
 
@@ -15,13 +16,16 @@ export const controlPrefix = '/ollama-multi';
 export const metricsPath = '/metrics';
 
 export type ControlRoutesOptions = {
-	supervisor: {snapshot(): InstanceSnapshot[]};
+	/** With remote upstreams (`--upstream`), also what is known of each remote. */
+	supervisor: {snapshot(): InstanceSnapshot[]; remoteDetails?: () => Map<string, RemoteDetails>};
 	proxy: {snapshot(): ProxySnapshot};
 	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
 	controller: Pick<FleetController, 'drain' | 'undrain' | 'restart' | 'restartAll' | 'on' | 'off'>;
 	/** Without it, /metrics is left to the proxy (and so to Ollama, which answers 404). */
 	metrics?: {contentType: string; render(): Promise<string>} | undefined;
 	auth: ControlAuth;
+	/** `--public-metrics`: /metrics answers without the token (the inference gateway's endpoint picker sends none). */
+	publicMetrics?: boolean | undefined;
 	version: string;
 	/** Date.now() of the supervisor's start. */
 	startedAt: number;
@@ -54,6 +58,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 			version: options.version,
 			startedAt: options.startedAt,
 			now: now(),
+			remoteDetails: options.supervisor.remoteDetails?.(),
 		});
 
 	const instanceStatus = (instanceId: string) => {
@@ -62,7 +67,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 			throw new UnknownInstanceError(instanceId);
 		}
 
-		return buildInstanceStatus(instance, {proxy: options.proxy.snapshot(), gpuSamples: options.gpuMonitor?.snapshot() ?? [], now: now()});
+		return buildInstanceStatus(instance, {proxy: options.proxy.snapshot(), gpuSamples: options.gpuMonitor?.snapshot() ?? [], now: now(), remoteDetails: options.supervisor.remoteDetails?.()});
 	};
 
 	return async (request, response) => {
@@ -76,7 +81,9 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 		request.resume();
 		try {
 			const method = request.method ?? 'GET';
-			const decision = options.auth.authorize(request, method === 'GET' || method === 'HEAD' ? 'read' : 'mutation');
+			const decision = isMetrics && options.publicMetrics === true
+				? {ok: true as const}
+				: options.auth.authorize(request, method === 'GET' || method === 'HEAD' ? 'read' : 'mutation');
 			if (!decision.ok) {
 				sendError(response, decision.status, decision.error, {headers: decision.status === 401 ? {'WWW-Authenticate': 'Bearer realm="ollama-multi"'} : {}});
 				return true;

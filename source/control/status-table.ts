@@ -10,7 +10,7 @@ export function formatStatusReport(report: StatusReport): string {
 	const header = ['INSTANCE', 'GPU', 'PORT', 'PID', 'STATE', 'IN FLIGHT', 'QUEUED', 'RESTARTS', 'TOK/S', 'MEMORY', 'MODELS'];
 	const rows = report.instances.map(instance => [
 		instance.id,
-		instance.gpu ? `${instance.gpu.index} ${instance.gpu.name.replace(/^NVIDIA /, '')}` : 'cpu',
+		gpuColumn(instance),
 		String(instance.port),
 		instance.pid === null ? '-' : String(instance.pid),
 		stateLabel(instance),
@@ -19,20 +19,29 @@ export function formatStatusReport(report: StatusReport): string {
 		String(instance.restarts),
 		formatRate(instance.tokensPerSecond10s),
 		formatMemory(instance),
-		instance.loadedModels.map(model => model.name).join(', ') || '-',
+		instance.loadedModels.map(model => {
+			const spill = (instance.cpuSpill ?? []).find(entry => entry.model === model.name);
+			return spill ? `${model.name} (${spill.gpuSharePercent}% GPU!)` : model.name;
+		}).join(', ') || '-',
 	]);
 	lines.push(...formatTable(header, rows));
 	if (report.instances.length === 0) {
 		lines.push('(no instance)');
 	}
 
-	const notes = report.instances.filter(instance => instance.lastExitReason !== null || instance.crashLoop);
-	if (notes.length > 0) {
+	const notes = report.instances.filter(instance => instance.lastExitReason !== null || instance.crashLoop || instance.host !== undefined);
+	const spills = report.instances.flatMap(instance => (instance.cpuSpill ?? []).map(spill => ({instance, spill})));
+	if (notes.length > 0 || spills.length > 0) {
 		lines.push('');
 		for (const instance of notes) {
-			const reason = instance.lastExitReason ? `last exit: ${instance.lastExitReason}` : '';
+			const reason = instance.lastExitReason ? `${instance.host === undefined ? 'last exit: ' : ''}${instance.lastExitReason}` : '';
 			const loop = instance.crashLoop ? `crash loop, not restarted automatically (ollama-multi restart ${instance.id})` : '';
-			lines.push(`${instance.id}: ${[reason, loop].filter(Boolean).join('; ')}`);
+			lines.push(`${instance.id}: ${[remoteNote(instance), reason, loop].filter(Boolean).join('; ')}`);
+		}
+
+		for (const {instance, spill} of spills) {
+			const hint = spill.suggestedGpus === null ? 'no group of these GPUs holds it' : `--gpus ${spill.suggestedGpus} would hold it`;
+			lines.push(`${instance.id}: ${spill.model} only ${spill.gpuSharePercent}% on GPU, the rest on the CPU (slow); ${hint}`);
 		}
 	}
 
@@ -44,7 +53,42 @@ export function describeInstance(instance: Pick<InstanceStatus, 'id' | 'gpu'>): 
 	return instance.gpu ? `${instance.id} (GPU ${instance.gpu.index}, ${instance.gpu.name})` : instance.id;
 }
 
+/** "1 RTX 3090", for a group "0+1 2× RTX 3090" (names joined when they differ), for an upstream "remote HOST". */
+function gpuColumn(instance: InstanceStatus): string {
+	if (instance.host !== undefined) {
+		return `remote ${instance.host}`;
+	}
+
+	const gpus = instance.gpus ?? (instance.gpu ? [instance.gpu] : []);
+	if (gpus.length === 0) {
+		return 'cpu';
+	}
+
+	const names = [...new Set(gpus.map(gpu => gpu.name.replace(/^NVIDIA /, '')))];
+	const indexes = gpus.map(gpu => gpu.index).join('+');
+	return gpus.length > 1 && names.length === 1 ? `${indexes} ${gpus.length}× ${names[0]!}` : `${indexes} ${names.join(' + ')}`;
+}
+
+/** A remote upstream: its address and kind, and a peer's GPUs as it reports them. */
+function remoteNote(instance: InstanceStatus): string {
+	const remote = instance.remote;
+	if (instance.host === undefined || remote === undefined) {
+		return '';
+	}
+
+	const kind = remote.kind === 'unknown' ? 'not reached yet' : `${remote.kind}${remote.version ? ` ${remote.version}` : ''}`;
+	const gpus = remote.gpus.map(gpu => {
+		const memory = gpu.memoryTotalMiB === null ? '' : ` ${gpu.memoryUsedMiB === null ? '?' : (gpu.memoryUsedMiB / 1024).toFixed(1)}/${(gpu.memoryTotalMiB / 1024).toFixed(1)} GiB`;
+		return `${gpu.id} ${gpu.state}${memory}${gpu.utilizationPercent === null ? '' : ` ${gpu.utilizationPercent}%`}`;
+	});
+	return `remote ${remote.url}, ${kind}${gpus.length > 0 ? `, its GPUs: ${gpus.join(', ')}` : ''}`;
+}
+
 function stateLabel(instance: InstanceStatus): string {
+	if (instance.host !== undefined && instance.state === 'crashed') {
+		return 'unreachable';
+	}
+
 	if (instance.crashLoop) {
 		return `${instance.state} (crash loop)`;
 	}

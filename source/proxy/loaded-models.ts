@@ -3,9 +3,10 @@ import {isRecord} from '../is-record.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {normalizeModelName} from './model-name.js';
 import type {LoadedModel} from './proxy-snapshot.js';
-import {upstreamRequest} from './upstream-request.js';
+import {upstreamHost, upstreamRequest} from './upstream-request.js';
 
 type InstanceModels = {
+	host: string;
 	port: number;
 	pid: number | undefined;
 	reported: LoadedModel[];
@@ -44,7 +45,7 @@ export class LoadedModels {
 
 			live.add(instance.id);
 			const known = this.#instances.get(instance.id);
-			if (known && known.port === instance.port && known.pid === instance.pid) {
+			if (known && known.host === upstreamHost(instance) && known.port === instance.port && known.pid === instance.pid) {
 				continue;
 			}
 
@@ -53,6 +54,7 @@ export class LoadedModels {
 			}
 
 			const fresh: InstanceModels = {
+				host: upstreamHost(instance),
 				port: instance.port,
 				pid: instance.pid,
 				reported: [],
@@ -104,6 +106,11 @@ export class LoadedModels {
 		}
 
 		return [...names];
+	}
+
+	/** Requests sent there that are using the model now. */
+	inUseCount(instanceId: string, model: string): number {
+		return this.#instances.get(instanceId)?.inUse.get(normalizeModelName(model)) ?? 0;
 	}
 
 	/** Total VRAM the loaded models take, in MiB. */
@@ -196,7 +203,7 @@ export class LoadedModels {
 		models.polling = true;
 		const startedAt = Date.now();
 		try {
-			const reply = await upstreamRequest(models.port, 'GET', '/api/ps', {timeoutMs: Math.max(2000, this.#intervalMs * 2), agent: this.#agent});
+			const reply = await upstreamRequest(models.host, models.port, 'GET', '/api/ps', {timeoutMs: Math.max(2000, this.#intervalMs * 2), agent: this.#agent});
 			if (reply.status === 200 && this.#instances.get(instanceId) === models) {
 				const raw = parsePs(reply.body);
 				const reported = raw.map(toLoadedModel);

@@ -1,23 +1,37 @@
 import http from 'node:http';
+import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
+
+/** Where an instance listens: its own host for a remote upstream, else loopback. */
+export function upstreamHost(snapshot: Pick<InstanceSnapshot, 'host'>): string {
+	return snapshot.host ?? '127.0.0.1';
+}
+
+/** `host:port` as a Host header names it (IPv6 in brackets). */
+export function authorityOf(snapshot: Pick<InstanceSnapshot, 'host' | 'port'>): string {
+	const host = upstreamHost(snapshot);
+	return `${host.includes(':') ? `[${host}]` : host}:${snapshot.port}`;
+}
 
 export type UpstreamReply = {status: number; headers: http.IncomingHttpHeaders; body: Buffer};
 
 /** A small request the proxy makes on its own behalf (/api/ps polls, unloads), not a client's. */
 export async function upstreamRequest(
+	host: string,
 	port: number,
 	method: string,
 	path: string,
 	options: {body?: string; timeoutMs?: number; agent?: http.Agent} = {},
 ): Promise<UpstreamReply> {
 	return new Promise<UpstreamReply>((resolve, reject) => {
-		const headers: http.OutgoingHttpHeaders = {host: `127.0.0.1:${port}`};
+		const authority = authorityOf({host, port});
+		const headers: http.OutgoingHttpHeaders = {host: authority};
 		if (options.body !== undefined) {
 			headers['content-type'] = 'application/json';
 			headers['content-length'] = Buffer.byteLength(options.body);
 		}
 
 		const request = http.request(
-			{host: '127.0.0.1', port, method, path, headers, agent: options.agent, timeout: options.timeoutMs ?? 5000},
+			{host, port, method, path, headers, agent: options.agent, timeout: options.timeoutMs ?? 5000},
 			response => {
 				const chunks: Buffer[] = [];
 				response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -27,7 +41,7 @@ export async function upstreamRequest(
 				response.on('error', reject);
 			},
 		);
-		request.on('timeout', () => request.destroy(new Error(`no answer from 127.0.0.1:${port}${path} in time`)));
+		request.on('timeout', () => request.destroy(new Error(`no answer from ${authority}${path} in time`)));
 		request.on('error', reject);
 		request.end(options.body);
 	});

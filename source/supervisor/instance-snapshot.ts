@@ -40,7 +40,8 @@ export type InstanceSnapshot = {
 
 /** A lifecycle event, one line in the headless log. */
 export type InstanceEvent = {
-	type: 'starting' | 'ready' | 'exited' | 'restarting' | 'hung' | 'crash-loop' | 'start-timeout' | 'stopping' | 'stopped' | 'draining' | 'undrained';
+	/** `unreachable`: a remote upstream stopped answering (it is not ours to restart). */
+	type: 'starting' | 'ready' | 'exited' | 'restarting' | 'hung' | 'crash-loop' | 'start-timeout' | 'stopping' | 'stopped' | 'draining' | 'undrained' | 'unreachable';
 	instance: InstanceSnapshot;
 	/** Human-readable detail: exit reason, backoff delay, ... */
 	detail?: string;

@@ -88,7 +88,7 @@ export async function cleanOrphans(stateDir: string, options: {graceMs?: number}
 			continue;
 		}
 
-		// eslint-disable-next-line no-await-in-loop
+		 
 		const stopped = await stopRecordedInstances(record.instances, options.graceMs ?? 5000);
 		rmSync(file, {force: true});
 		if (stopped.length > 0) {
@@ -198,7 +198,7 @@ async function stopRecordedInstances(instances: RegisteredInstance[], graceMs: n
 
 	const deadline = Date.now() + graceMs;
 	while (targets.some(({instance}) => survivingProcesses(instance).length > 0) && Date.now() < deadline) {
-		// eslint-disable-next-line no-await-in-loop
+		 
 		await delay(50);
 	}
 

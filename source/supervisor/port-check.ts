@@ -23,7 +23,7 @@ export class PortUnavailableError extends Error {
  */
 export async function assertPortsFree(claims: PortClaim[], options: {stateDir?: string} = {}): Promise<void> {
 	for (const claim of claims) {
-		// eslint-disable-next-line no-await-in-loop
+		 
 		const code = await tryBind(claim.host, claim.port);
 		if (code !== undefined) {
 			const holderPid = code === 'EADDRINUSE' && options.stateDir !== undefined ? findListeningProcess(claim.port) : undefined;

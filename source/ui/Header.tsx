@@ -45,7 +45,6 @@ export const Header = memo(function Header({lines}: {lines: Line[]}) {
 	return (
 		<Box flexDirection="column">
 			{lines.map((line, index) => (
-				// eslint-disable-next-line react/no-array-index-key
 				<SegmentLine key={index} line={line} />
 			))}
 		</Box>

@@ -37,7 +37,6 @@ export function HelpOverlay({width, height, readonly}: {width: number; height: n
 		<Box flexDirection="column" borderStyle="round" borderColor="cyan" width={boxWidth} paddingX={1}>
 			<Text bold color="cyan" wrap="truncate-end">Keys{readonly ? ' (read-only: d, r and R are disabled)' : ''}</Text>
 			{rows.map((row, index) => (
-				// eslint-disable-next-line react/no-array-index-key
 				<Text key={index} wrap="truncate-end" dimColor={row.disabled}>
 					<Text bold color={row.colour ?? 'cyan'}>{row.key.padEnd(14)}</Text>
 					<Text dimColor>{row.text}</Text>

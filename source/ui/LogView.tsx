@@ -26,7 +26,6 @@ export function LogView({store, view, width, height}: {store: DashboardStore; vi
 				<Text dimColor>{` · ${view.instance.logFile}`}</Text>
 			</Text>
 			{lines.length === 0 ? <Text dimColor>(no output yet)</Text> : lines.slice(-lineCount).map((line, index) => (
-				// eslint-disable-next-line react/no-array-index-key
 				<Text key={index} wrap="truncate-end">{printableLogLine(line) || ' '}</Text>
 			))}
 		</Box>

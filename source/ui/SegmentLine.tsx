@@ -10,7 +10,6 @@ export const SegmentLine = memo(function SegmentLine({line}: {line: Line}) {
 			{segments.length === 0 ? ' ' : segments.map((segment, index) => (
 				<Text
 					// Segments of one line never reorder.
-					// eslint-disable-next-line react/no-array-index-key
 					key={index}
 					color={segment.colour}
 					bold={segment.bold}

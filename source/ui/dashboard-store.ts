@@ -8,6 +8,8 @@ export type DashboardSources = {
 	proxy: {snapshot(): ProxySnapshot; on(name: 'change', listener: () => void): () => void};
 	gpuMonitor?: {snapshot(): GpuSample[]; on(name: 'samples', listener: () => void): () => void};
 	inventory: Gpu[];
+	/** `--preload` loads in progress, per instance id. */
+	preloads?: {snapshot(): Map<string, string[]>; on(name: 'change', listener: () => void): () => void};
 	startedAt: number;
 	now?: () => number;
 	/** How often pending changes are gathered into one published state. */
@@ -44,6 +46,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 		proxy: sources.proxy.snapshot(),
 		samples: sources.gpuMonitor?.snapshot() ?? [],
 		inventory: sources.inventory,
+		preloading: sources.preloads?.snapshot(),
 		startedAt: sources.startedAt,
 		now: now(),
 	});
@@ -62,6 +65,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 		}),
 		sources.proxy.on('change', markDirty),
 		...(sources.gpuMonitor ? [sources.gpuMonitor.on('samples', markDirty)] : []),
+		...(sources.preloads ? [sources.preloads.on('change', markDirty)] : []),
 	];
 
 	const flush = () => {

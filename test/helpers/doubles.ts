@@ -49,6 +49,15 @@ export type FleetModel = {
 	embeddingLength?: number;
 	installed?: boolean;
 	loadMs?: number;
+	/** GGUF metadata for /api/show model_info; defaults are a real model's of about parameterSize. */
+	architecture?: string;
+	blockCount?: number;
+	headCount?: number;
+	headCountKv?: number;
+	headDim?: number;
+	feedForwardLength?: number;
+	vocabSize?: number;
+	trainContextLength?: number;
 };
 
 export type FleetConfig = {
@@ -151,7 +160,7 @@ export async function freePortRange(count: number): Promise<number> {
 	for (let attempt = 0; attempt < 50; attempt++) {
 		// Below Linux's ephemeral range (32768+), where the OS hands out ports to other tests' connections.
 		const base = 20_000 + Math.floor(Math.random() * 12_000);
-		// eslint-disable-next-line no-await-in-loop
+		 
 		const free = await Promise.all(Array.from({length: count}, async (_, offset) => isFree(base + offset)));
 		if (free.every(Boolean)) {
 			return base;

@@ -78,7 +78,7 @@ export class TmuxTerminal {
 	/** tmux key names (`Escape`, `Enter`, `C-c`) or literal text, each sent as a separate key press. */
 	async sendKeys(...keys: string[]): Promise<void> {
 		for (const key of keys) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			await this.#tmux(['send-keys', '-t', this.#target, key]);
 		}
 	}

@@ -19,19 +19,19 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, options: WaitO
 	const {timeoutMs = 5000, intervalMs = 20, message = 'a condition'} = options;
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
-		// eslint-disable-next-line no-await-in-loop
+		 
 		const value = await predicate();
 		if (value) {
 			return value as Truthy<T>;
 		}
 
 		if (Date.now() >= deadline) {
-			// eslint-disable-next-line no-await-in-loop
+			 
 			const what = typeof message === 'function' ? await message() : message;
 			assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
 		}
 
-		// eslint-disable-next-line no-await-in-loop
+		 
 		await delay(intervalMs);
 	}
 }

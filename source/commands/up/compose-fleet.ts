@@ -2,8 +2,13 @@ import type {FleetActions} from '../../app/fleet-actions.js';
 import {version} from '../../app/version.js';
 import {createControlLayer} from '../../control/control-layer.js';
 import {GpuMonitor} from '../../gpu/gpu-monitor.js';
+import {FleetMemory} from '../../models/fleet-memory.js';
+import {Preloader} from '../../models/preload.js';
 import {OllamaProxy} from '../../proxy/proxy-server.js';
+import {instanceCapacity} from '../../supervisor/instance-plan.js';
 import {Supervisor} from '../../supervisor/supervisor.js';
+import type {SupervisorApi} from '../../supervisor/supervisor-api.js';
+import {createRemoteUpstreams, FleetWithUpstreams} from '../../upstream/fleet-with-upstreams.js';
 import {defaultSupervisorTimings} from '../../supervisor/supervisor-timings.js';
 import type {Preflight} from './preflight.js';
 import type {UpLog} from './up-io.js';
@@ -11,10 +16,15 @@ import type {UpOptions} from './up-options.js';
 
 /** The parts `up` runs, wired together: instances, GPU readings, control API and the proxy in front. */
 export type Fleet = {
-	supervisor: Supervisor;
+	/** The supervisor, with the remote upstreams when there are any. */
+	supervisor: SupervisorApi;
 	proxy: OllamaProxy;
 	gpuMonitor: GpuMonitor | undefined;
 	controller: FleetActions;
+	/** `--preload` (nothing to do without it): call whenFleetSettles once the supervisor started. */
+	preloader: Preloader;
+	/** Where memory notes (a model that fits nowhere, a CPU spill, preloads) are written; none until set (the dashboard shows them). */
+	setNotes(notes: {info(message: string): void; warn(message: string): void}): void;
 	startedAt: number;
 	/** Stops taking requests, then stops every instance (SIGTERM, SIGKILL after the grace period) and the GPU readings. */
 	stop(): Promise<void>;
@@ -24,17 +34,50 @@ export type Fleet = {
 
 export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLog, 'error'>): Fleet {
 	const startedAt = Date.now();
-	const supervisor = createSupervisor(options, plan);
+	const supervisor = withUpstreams(createSupervisor(options, plan), options);
 	const gpuMonitor = plan.gpus.length > 0 ? new GpuMonitor({env: options.env, gpuCount: plan.detectedGpuCount}) : undefined;
-	const control = createControlLayer({supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt});
+	const control = createControlLayer({
+		supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt,
+		publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: positiveInteger(options.env['OLLAMA_MAX_LOADED_MODELS']),
+	});
+	const ignore = (_message: string) => undefined;
+	let notes: {info(message: string): void; warn(message: string): void} = {info: ignore, warn: ignore};
+	const memory = new FleetMemory({
+		instances: () => supervisor.snapshot(),
+		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
+		env: options.env,
+		parallel: options.parallel,
+		warn: message => notes.warn(message),
+	});
 	const proxy = new OllamaProxy({
 		instances: supervisor,
 		host: options.host,
 		port: options.port,
 		strategy: options.strategy,
 		maxQueue: options.maxQueue,
+		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
+		modelSizeMiB: model => memory.modelSizeMiB(model),
+		freeMemoryMiB: instanceId => memory.freeMemoryMiB(instanceId),
+		onColdLoad: (model, choice, needMiB) => {
+			memory.onColdLoad(model, choice, needMiB);
+		},
+	});
+	proxy.on('change', snapshot => {
+		memory.observe(snapshot);
+	});
+	const preloader = new Preloader({
+		entries: options.preload ?? [],
+		instances: () => supervisor.snapshot(),
+		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
+		needMiB: model => memory.catalog.needMiB(model),
+		installedModels: async () => {
+			await memory.refresh();
+			return memory.catalog.installedModels();
+		},
+		info: message => notes.info(message),
+		warn: message => notes.warn(message),
 	});
 	const {controller} = control.attach(proxy);
 	const stopGraceMs = {...defaultSupervisorTimings, ...options.timings}.stopGraceMs;
@@ -44,6 +87,10 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		proxy,
 		gpuMonitor,
 		controller,
+		preloader,
+		setNotes(next) {
+			notes = {info: message => next.info(message), warn: message => next.warn(message)};
+		},
 		startedAt,
 		async stop() {
 			await proxy.close();
@@ -60,6 +107,20 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 			void supervisor.stop();
 		},
 	};
+}
+
+function withUpstreams(supervisor: Supervisor, options: UpOptions): SupervisorApi {
+	const addresses = options.upstreams ?? [];
+	if (addresses.length === 0) {
+		return supervisor;
+	}
+
+	return new FleetWithUpstreams(supervisor, createRemoteUpstreams({addresses, token: options.upstreamToken, capacity: instanceCapacity(options.parallel, options.env)}));
+}
+
+function positiveInteger(value: string | undefined): number | undefined {
+	const number = Number(value);
+	return Number.isInteger(number) && number > 0 ? number : undefined;
 }
 
 function createSupervisor(options: UpOptions, plan: Preflight): Supervisor {

@@ -196,9 +196,9 @@ export async function main(argv, env = process.env) {
 
 		case 'rm': {
 			for (const model of rest) {
-				// eslint-disable-next-line no-await-in-loop
+				 
 				const response = await request(env, 'DELETE', '/api/delete', {model});
-				// eslint-disable-next-line no-await-in-loop
+				 
 				await failOn(response);
 				process.stdout.write(`deleted '${model}'\n`);
 			}

@@ -1,0 +1,183 @@
+import type http from 'node:http';
+import {sendError} from './api-error.js';
+import {defaultDiscardLimits, discardRestOfBody, type DiscardLimits} from './discard-body.js';
+import type {Lane} from './lanes.js';
+import type {CompletedRequest} from './proxy-events.js';
+import {BodyTooLargeError, MalformedJsonError, readBody, requestFacts} from './request-model.js';
+import {RollingCounter} from './rolling-counter.js';
+import type {ClassifiedRoute} from './stages/classify.js';
+
+/** One try of a request on one instance. */
+export type Attempt = {
+	readonly lane: Lane;
+	readonly dispatchedAt: number;
+	proxyReq: http.ClientRequest | undefined;
+	proxyRes: http.IncomingMessage | undefined;
+	/** The instance's response head arrived: from here on there is no failover. */
+	responded: boolean;
+	/** Its slot and outcome are accounted for. */
+	settled: boolean;
+};
+
+export type LedgerOptions = {
+	/** A request is over, however it ended. */
+	onRecord: (record: CompletedRequest) => void;
+	/** The client's connection closed before the response was complete. */
+	onClientClose: (exchange: Exchange) => void;
+	/** How much of a body still arriving is read and dropped after an early answer. */
+	discardLimits?: DiscardLimits;
+};
+
+/** Every request in progress, and the fleet's request rate. */
+export class RequestLedger {
+	readonly active = new Set<Exchange>();
+	readonly requests = new RollingCounter(61);
+	readonly discardLimits: DiscardLimits;
+	readonly #options: LedgerOptions;
+	#idleWaiters: Array<() => void> = [];
+
+	constructor(options: LedgerOptions) {
+		this.#options = options;
+		this.discardLimits = options.discardLimits ?? defaultDiscardLimits;
+	}
+
+	open(req: http.IncomingMessage, res: http.ServerResponse, route: ClassifiedRoute): Exchange {
+		const exchange = new Exchange(this, req, res, route);
+		this.active.add(exchange);
+		res.on('close', () => {
+			if (!exchange.finished && !res.writableFinished) {
+				this.#options.onClientClose(exchange);
+			}
+		});
+		return exchange;
+	}
+
+	/** Called once per exchange, by Exchange.finish. */
+	record(exchange: Exchange, record: CompletedRequest, now: number): void {
+		this.active.delete(exchange);
+		this.requests.add(1, now);
+		this.#options.onRecord(record);
+		if (this.#idleWaiters.length > 0 && this.active.size === 0) {
+			for (const resolve of this.#idleWaiters.splice(0)) {
+				resolve();
+			}
+		}
+	}
+
+	/** Resolves once no request is in progress. */
+	async idle(): Promise<void> {
+		if (this.active.size > 0) {
+			await new Promise<void>(resolve => this.#idleWaiters.push(resolve));
+		}
+	}
+}
+
+/** One client request and everything learnt about it on its way through the proxy. */
+export class Exchange {
+	readonly path: string;
+	readonly method: string;
+	readonly route: ClassifiedRoute;
+	readonly arrivedAt = Date.now();
+	readonly abort = new AbortController();
+	/** Instances it was sent to and that failed it. */
+	readonly tried = new Set<string>();
+	body: Buffer | undefined = undefined;
+	model: string | undefined = undefined;
+	unloadsAfter = false;
+	unloadOnly = false;
+	attempts = 0;
+	queueWaitMs = 0;
+	firstByteAt: number | undefined = undefined;
+	promptTokens: number | undefined = undefined;
+	outputTokens: number | undefined = undefined;
+	lastError: string | undefined = undefined;
+	clientGone = false;
+	finished = false;
+	current: Attempt | undefined = undefined;
+	releaseStoreLock: (() => void) | undefined = undefined;
+
+	constructor(
+		readonly ledger: RequestLedger,
+		readonly req: http.IncomingMessage,
+		readonly res: http.ServerResponse,
+		route: ClassifiedRoute,
+	) {
+		this.route = route;
+		this.path = route.path;
+		this.method = route.method;
+	}
+
+	/** Reads the whole body into `body`; answers 413 itself, or records the client gone. False when it is over. */
+	async readBody(maxBytes: number): Promise<boolean> {
+		try {
+			this.body = await readBody(this.req, maxBytes);
+			return true;
+		} catch (error) {
+			if (error instanceof BodyTooLargeError) {
+				this.reject(413, error.message);
+			} else {
+				this.finish(499, 'client-closed', undefined);
+			}
+
+			return false;
+		}
+	}
+
+	/** Reads the model and keep_alive from the body; answers 400 itself for malformed JSON. */
+	readFacts(): boolean {
+		try {
+			const facts = requestFacts(this.path, this.req.headers['content-type'], this.body!);
+			this.model = facts.model;
+			this.unloadsAfter = facts.unloadsAfter;
+			this.unloadOnly = facts.unloadOnly;
+			return true;
+		} catch (error) {
+			if (error instanceof MalformedJsonError) {
+				this.reject(400, error.message);
+				return false;
+			}
+
+			throw error;
+		}
+	}
+
+	/** Answers with an error in the client's dialect (unless it is gone) and records the request. */
+	reject(status: number, message: string, headers?: Record<string, string>): void {
+		if (!this.clientGone) {
+			// A client that sends its whole body before reading would otherwise get a reset instead of this answer.
+			discardRestOfBody(this.req, this.res, this.ledger.discardLimits);
+			sendError(this.res, status, message, {dialect: this.route.dialect, headers});
+		}
+
+		// Failed: an instance let it down; rejected: the proxy refused it (bad request, queue full, none ready).
+		this.finish(status, this.lastError === undefined ? 'rejected' : 'failed', this.current?.lane.id);
+	}
+
+	finish(status: number, outcome: CompletedRequest['outcome'], instanceId: string | undefined): void {
+		if (this.finished) {
+			return;
+		}
+
+		this.finished = true;
+		this.releaseStoreLock?.();
+		const now = Date.now();
+		this.ledger.record(
+			this,
+			{
+				instanceId,
+				route: this.route.label,
+				method: this.method,
+				status,
+				outcome,
+				durationMs: now - this.arrivedAt,
+				timeToFirstByteMs: this.firstByteAt === undefined ? undefined : this.firstByteAt - this.arrivedAt,
+				queueWaitMs: this.queueWaitMs,
+				promptTokens: this.promptTokens,
+				outputTokens: this.outputTokens,
+				model: this.model,
+				attempts: this.attempts,
+			},
+			now,
+		);
+	}
+}

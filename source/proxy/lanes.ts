@@ -1,0 +1,169 @@
+import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
+import {isComingUp} from './start-wait.js';
+import {FailurePenalty, InstanceTrafficStats} from './traffic-stats.js';
+import {authorityOf} from './upstream-request.js';
+
+/** The proxy's view of one instance: where it is, what it is doing, how it has done. */
+export type Lane = {
+	readonly id: string;
+	snapshot: InstanceSnapshot;
+	/** Position in the supervisor's order, for rotation. */
+	order: number;
+	/** `host:port` as a Host header names it (IPv6 in brackets). */
+	authority: string;
+	inFlight: number;
+	readonly stats: InstanceTrafficStats;
+	readonly penalty: FailurePenalty;
+	penaltyTimer: NodeJS.Timeout | undefined;
+};
+
+export class NoInstanceReadyError extends Error {
+	constructor(states: string) {
+		super(`no Ollama instance is ready (${states})`);
+		this.name = 'NoInstanceReadyError';
+	}
+}
+
+export type LanesOptions = {
+	/** First penalty for an instance failing requests; doubles on each further failure, up to 60 s. */
+	penaltyMs: number;
+	/** A penalty ran out: the instance may take work again. */
+	onPenaltyOver: () => void;
+};
+
+/**
+ * One lane per instance, kept in step with the instance source. The ordered, candidate and running lists only
+ * change when the instances do, so they are built then, not per request.
+ */
+export class Lanes {
+	readonly #options: LanesOptions;
+	readonly #byId = new Map<string, Lane>();
+	#ordered: Lane[] = [];
+	#candidates: Lane[] = [];
+	#running: Lane[] = [];
+	/** The rotation cursor: the order of the lane after the one last chosen. */
+	#nextOrder = 0;
+
+	constructor(options: LanesOptions) {
+		this.#options = options;
+	}
+
+	sync(instances: readonly InstanceSnapshot[]): void {
+		const seen = new Set<string>();
+		for (const [order, instance] of instances.entries()) {
+			seen.add(instance.id);
+			const lane = this.#byId.get(instance.id);
+			if (lane) {
+				if (lane.snapshot.pid !== instance.pid && instance.state === 'ready') {
+					// A fresh process: its earlier failures say nothing about it.
+					lane.penalty.reset();
+				}
+
+				lane.snapshot = instance;
+				lane.order = order;
+				lane.authority = authorityOf(instance);
+			} else {
+				this.#byId.set(instance.id, {
+					id: instance.id,
+					snapshot: instance,
+					order,
+					authority: authorityOf(instance),
+					inFlight: 0,
+					stats: new InstanceTrafficStats(),
+					penalty: new FailurePenalty(this.#options.penaltyMs),
+					penaltyTimer: undefined,
+				});
+			}
+		}
+
+		for (const [id, lane] of this.#byId) {
+			if (!seen.has(id) && lane.inFlight === 0) {
+				this.#byId.delete(id);
+			}
+		}
+
+		this.#ordered = [...this.#byId.values()].sort((a, b) => a.order - b.order);
+		this.#candidates = this.#ordered.filter(lane => lane.snapshot.state === 'ready' && !lane.snapshot.draining);
+		this.#running = this.#ordered.filter(lane => lane.snapshot.state === 'ready' || lane.snapshot.state === 'draining');
+	}
+
+	get(id: string): Lane | undefined {
+		return this.#byId.get(id);
+	}
+
+	/** Every lane, in the supervisor's order. */
+	ordered(): readonly Lane[] {
+		return this.#ordered;
+	}
+
+	/** Ready and not draining: may take new work. */
+	candidates(): readonly Lane[] {
+		return this.#candidates;
+	}
+
+	/** Up and answering, draining or not: fine for reads such as /api/ps and /api/tags. */
+	running(): readonly Lane[] {
+		return this.#running;
+	}
+
+	describeStates(): string {
+		if (this.#ordered.length === 0) {
+			return 'no instances configured';
+		}
+
+		return this.#ordered
+			.map(lane => {
+				const {state, draining, crashLoop} = lane.snapshot;
+				const shown = crashLoop ? 'crash loop' : draining && state === 'ready' ? 'draining' : state;
+				return `${lane.id}: ${shown}`;
+			})
+			.join(', ');
+	}
+
+	/** Some instance will be ready without anyone's action: starting, or due to restart. */
+	anyComingUp(): boolean {
+		return this.#ordered.some(lane => isComingUp(lane.snapshot));
+	}
+
+	noneReadyMessage(): string {
+		return new NoInstanceReadyError(this.describeStates()).message;
+	}
+
+	/** The rotation cursor as an index into this list of lanes. */
+	cursorIn(lanes: readonly Lane[]): number {
+		const index = lanes.findIndex(lane => lane.order >= this.#nextOrder);
+		return index === -1 ? 0 : index;
+	}
+
+	/** Rotation moves on past the lane just chosen. */
+	advancePast(lane: Lane): void {
+		this.#nextOrder = lane.order + 1;
+	}
+
+	/** Records a failure there; true when it put the lane out of rotation for a while. */
+	penalize(lane: Lane, severe: boolean, now = Date.now()): boolean {
+		if (!lane.penalty.recordFailure(now, severe)) {
+			return false;
+		}
+
+		if (lane.penaltyTimer) {
+			clearTimeout(lane.penaltyTimer);
+		}
+
+		lane.penaltyTimer = setTimeout(() => {
+			lane.penaltyTimer = undefined;
+			this.#options.onPenaltyOver();
+		}, Math.max(1, lane.penalty.penalizedUntil() - now));
+		lane.penaltyTimer.unref();
+		return true;
+	}
+
+	close(): void {
+		for (const lane of this.#byId.values()) {
+			if (lane.penaltyTimer) {
+				clearTimeout(lane.penaltyTimer);
+				lane.penaltyTimer = undefined;
+			}
+		}
+	}
+}

@@ -1,0 +1,236 @@
+import type http from 'node:http';
+import {Readable} from 'node:stream';
+import httpProxy from 'http-proxy';
+import type {Attempt, Exchange} from '../exchange.js';
+import type {Lane, Lanes} from '../lanes.js';
+import type {LoadedModels} from '../loaded-models.js';
+import type {Placement} from '../placement.js';
+import type {RollingCounter} from '../rolling-counter.js';
+import {Relay, type Outcome} from './relay.js';
+
+export type ForwarderOptions = {
+	agent: http.Agent;
+	lanes: Lanes;
+	loaded: LoadedModels;
+	placement: Placement;
+	/** Instances one request may be tried on before its error is returned. */
+	maxAttempts: number;
+	/** Drop the client's Authorization header (the proxy checked it; the instances must not see the key). */
+	stripAuthorization: boolean;
+	fleetTokens: RollingCounter;
+	onChange: () => void;
+	/** Sends a request that failed before its first byte to its next instance (a model request queues again). */
+	redispatch: (exchange: Exchange) => void;
+};
+
+/**
+ * One attempt of one request on one instance, through http-proxy (used nowhere else); a failure before the first
+ * response byte moves the request on to another instance, after it the relay reports it to the client.
+ */
+export class Forwarder {
+	readonly #options: ForwarderOptions;
+	readonly #httpProxy = httpProxy.createProxyServer({});
+	readonly #exchanges = new WeakMap<http.IncomingMessage, Exchange>();
+	readonly #relay: Relay;
+
+	constructor(options: ForwarderOptions) {
+		this.#options = options;
+		this.#relay = new Relay({
+			fleetTokens: options.fleetTokens,
+			settle: (exchange, attempt, outcome, countsAgainst) => this.settle(exchange, attempt, outcome, countsAgainst),
+		});
+		this.#httpProxy.on('proxyReq', (proxyReq, req) => {
+			const exchange = this.#exchanges.get(req);
+			const attempt = exchange?.current;
+			if (!exchange || !attempt) {
+				return;
+			}
+
+			attempt.proxyReq = proxyReq;
+			if (exchange.clientGone) {
+				proxyReq.destroy();
+			}
+		});
+		this.#httpProxy.on('proxyRes', (proxyRes, req) => {
+			const exchange = this.#exchanges.get(req);
+			if (exchange?.current) {
+				this.#onResponse(exchange, exchange.current, proxyRes);
+			} else {
+				proxyRes.resume();
+			}
+		});
+		// Errors are handled per request in the web() callback; this keeps a stray one from being thrown.
+		this.#httpProxy.on('error', () => {});
+	}
+
+	dispatch(exchange: Exchange, lane: Lane): void {
+		const attempt: Attempt = {
+			lane,
+			dispatchedAt: Date.now(),
+			proxyReq: undefined,
+			proxyRes: undefined,
+			responded: false,
+			settled: false,
+		};
+		exchange.current = attempt;
+		exchange.tried.add(lane.id);
+		exchange.attempts++;
+		if (exchange.route.usesSlot && exchange.model !== undefined) {
+			this.#options.loaded.begin(lane.id, exchange.model);
+		}
+
+		const {req} = exchange;
+		this.#exchanges.set(req, exchange);
+		// The body is already here in full; the instance needs no 100-continue and must get its exact length.
+		delete req.headers['expect'];
+		if (this.#options.stripAuthorization) {
+			delete req.headers.authorization;
+		}
+
+		if (exchange.body) {
+			delete req.headers['transfer-encoding'];
+			req.headers['content-length'] = String(exchange.body.length);
+		}
+
+		this.#options.onChange();
+		this.#httpProxy.web(
+			req,
+			exchange.res,
+			{
+				target: `http://${lane.authority}`,
+				// A loopback-bound Ollama answers 403 to any other Host.
+				headers: {host: lane.authority},
+				selfHandleResponse: true,
+				agent: this.#options.agent,
+				buffer: exchange.body ? Readable.from([exchange.body], {objectMode: false}) : undefined,
+			},
+			error => this.#onError(exchange, attempt, error),
+		);
+	}
+
+	/** The client went away: cut the upstream request now, so the GPU slot frees. */
+	abandon(exchange: Exchange): void {
+		exchange.clientGone = true;
+		exchange.abort.abort();
+		const attempt = exchange.current;
+		if (attempt && !attempt.settled) {
+			attempt.proxyReq?.destroy();
+			attempt.proxyRes?.destroy();
+			this.settle(exchange, attempt, 'client-closed', false);
+		}
+
+		exchange.finish(499, 'client-closed', attempt?.lane.id);
+	}
+
+	/** Ends a request still in progress with a clean error (the proxy is stopping): an error line mid-stream, else 503. */
+	cutShort(exchange: Exchange, reason: string): void {
+		const attempt = exchange.current;
+		if (attempt && !attempt.settled) {
+			if (attempt.responded) {
+				this.#relay.failMidStream(exchange, attempt, reason, false);
+			} else {
+				this.settle(exchange, attempt, 'client-closed', false);
+			}
+
+			attempt.proxyReq?.destroy();
+			attempt.proxyRes?.destroy();
+		}
+
+		if (!exchange.finished) {
+			exchange.reject(503, reason);
+		}
+
+		// Whatever it still waits for (the queue, the store lock, an instance) lets go.
+		exchange.abort.abort();
+	}
+
+	/** Frees the attempt's slot and records how it went there. */
+	settle(exchange: Exchange, attempt: Attempt, outcome: Outcome, countsAgainst: boolean): void {
+		if (attempt.settled) {
+			return;
+		}
+
+		attempt.settled = true;
+		const {lane} = attempt;
+		const now = Date.now();
+		if (exchange.route.usesSlot) {
+			lane.inFlight = Math.max(0, lane.inFlight - 1);
+			if (exchange.model !== undefined) {
+				// A 4xx (an unknown model, say) loads nothing.
+				const loaded = outcome === 'completed' && (attempt.proxyRes?.statusCode ?? 0) < 300;
+				this.#options.loaded.end(lane.id, exchange.model, now, loaded ? (exchange.unloadsAfter ? 'unloaded' : 'loaded') : 'unknown');
+			}
+		}
+
+		if (outcome === 'completed') {
+			lane.stats.recordCompletion('completed', now);
+			lane.penalty.recordSuccess();
+		} else if (outcome === 'failed') {
+			lane.stats.recordCompletion('failed', now);
+			if (countsAgainst && this.#options.lanes.penalize(lane, !attempt.responded, now)) {
+				this.#options.onChange();
+			}
+		}
+
+		this.#options.placement.pump();
+		this.#options.onChange();
+	}
+
+	close(): void {
+		this.#httpProxy.close();
+	}
+
+	#onError(exchange: Exchange, attempt: Attempt, error: Error): void {
+		if (exchange.clientGone || exchange.current !== attempt || attempt.settled) {
+			return;
+		}
+
+		if (attempt.responded) {
+			this.#relay.failMidStream(exchange, attempt, error.message);
+			return;
+		}
+
+		const message = `${attempt.lane.id} (port ${attempt.lane.snapshot.port}): ${error.message}`;
+		this.settle(exchange, attempt, 'failed', true);
+		this.#retryOrGiveUp(exchange, message, 502);
+	}
+
+	#onResponse(exchange: Exchange, attempt: Attempt, proxyRes: http.IncomingMessage): void {
+		if (exchange.clientGone || attempt.settled) {
+			proxyRes.destroy();
+			return;
+		}
+
+		attempt.responded = true;
+		attempt.proxyRes = proxyRes;
+		const status = proxyRes.statusCode ?? 502;
+		if (status === 503 && this.#canRetry(exchange)) {
+			// "server busy" before any byte reached the client: another instance can take it.
+			proxyRes.resume();
+			this.settle(exchange, attempt, 'failed', true);
+			this.#retryOrGiveUp(exchange, `${attempt.lane.id}: server busy (503)`, 503);
+			return;
+		}
+
+		this.#relay.start(exchange, attempt, proxyRes, status);
+	}
+
+	#canRetry(exchange: Exchange): boolean {
+		const {method} = exchange;
+		if (exchange.attempts >= this.#options.maxAttempts || (exchange.body === undefined && method !== 'GET' && method !== 'HEAD')) {
+			return false;
+		}
+
+		const lanes = exchange.route.usesSlot ? this.#options.lanes.candidates() : this.#options.lanes.running();
+		return lanes.some(lane => !exchange.tried.has(lane.id));
+	}
+
+	#retryOrGiveUp(exchange: Exchange, message: string, status: number): void {
+		exchange.lastError = message;
+		if (this.#canRetry(exchange)) {
+			this.#options.redispatch(exchange);
+		} else {
+			exchange.reject(status, message);
+		}
+	}
+}
