@@ -80,13 +80,11 @@ for (;;) {
 	}
 
 	try {
-		// eslint-disable-next-line no-await-in-loop
 		if ((await status()).filter(instance => instance.state === 'ready').length === gpuCount) {
 			break;
 		}
 	} catch {}
 
-	// eslint-disable-next-line no-await-in-loop
 	await sleep(250);
 }
 
@@ -188,7 +186,6 @@ async function load(): Promise<void> {
 		inFlight.add(request);
 		void request.finally(() => inFlight.delete(request));
 		// Poisson arrivals at the chosen rate.
-		// eslint-disable-next-line no-await-in-loop
 		await sleep(-Math.log(1 - random()) * 1000 / ratePerSecond);
 	}
 
@@ -205,10 +202,8 @@ const faultKinds = ['kill -9 the server', 'SIGSTOP the server for 20 s', 'kill -
 async function faultLoop(): Promise<void> {
 	let index = 0;
 	while (Date.now() + (faultEverySeconds * 1000) < loadEndsAt) {
-		// eslint-disable-next-line no-await-in-loop
 		await sleep(faultEverySeconds * 1000);
 		const kind = faultKinds[index++ % faultKinds.length]!;
-		// eslint-disable-next-line no-await-in-loop
 		const target = await victim().catch(() => undefined);
 		if (target === undefined) {
 			faults.push(`${kind}: skipped, no ready instance`);
@@ -225,7 +220,6 @@ async function faultLoop(): Promise<void> {
 
 			case 'SIGSTOP the server for 20 s': {
 				process.kill(pid, 'SIGSTOP');
-				// eslint-disable-next-line no-await-in-loop
 				await sleep(20_000);
 				try {
 					process.kill(pid, 'SIGCONT');
@@ -240,17 +234,13 @@ async function faultLoop(): Promise<void> {
 			}
 
 			case 'graceful restart (control API)': {
-				// eslint-disable-next-line no-await-in-loop
 				await fetch(`${base}/ollama-multi/instances/${target.id}/restart`, {method: 'POST'}).then(async response => response.text());
 				break;
 			}
 
 			case 'drain for 20 s, then undrain': {
-				// eslint-disable-next-line no-await-in-loop
 				await fetch(`${base}/ollama-multi/instances/${target.id}/drain`, {method: 'POST'}).then(async response => response.text());
-				// eslint-disable-next-line no-await-in-loop
 				await sleep(20_000);
-				// eslint-disable-next-line no-await-in-loop
 				await fetch(`${base}/ollama-multi/instances/${target.id}/undrain`, {method: 'POST'}).then(async response => response.text());
 				break;
 			}
@@ -279,8 +269,18 @@ cli.kill('SIGTERM');
 const exitCode = await cliExited;
 rmSync(stateDir, {recursive: true, force: true});
 
-// The start is taken after the warm-up: the first minute fills V8's heap, the JIT and the connection pools.
-const start = samples.find(entry => entry.atS >= warmUpSeconds) ?? atReady;
+// RSS moves with each garbage collection: compare medians over windows, not single readings. The start window
+// opens after the warm-up (V8's heap, the JIT and the connection pools fill in the first minute).
+const windowS = Math.min(300, (end.atS - warmUpSeconds) / 3);
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const inWindow = (from: number, to: number) => samples.filter(entry => entry.atS >= from && entry.atS <= to);
+const startWindow = inWindow(warmUpSeconds, warmUpSeconds + windowS);
+const endWindow = inWindow(end.atS - windowS, end.atS);
+const start = startWindow[0] ?? atReady;
+const startRss = median(startWindow.map(entry => entry.rssKiB));
+const endRss = median(endWindow.map(entry => entry.rssKiB));
+const startFds = median(startWindow.map(entry => entry.fds));
+const endFds = median(endWindow.map(entry => entry.fds));
 const peakRss = Math.max(...samples.map(entry => entry.rssKiB));
 const peakFds = Math.max(...samples.map(entry => entry.fds));
 const growth = (from: number, to: number) => `${(((to - from) / from) * 100).toFixed(1)} %`;
@@ -292,10 +292,10 @@ const total = (outcome: Outcome) => Object.values(tally).reduce((sum, counts) =>
 const report = [
 	`Run: ${new Date(loadStartedAt).toISOString()}, ${minutes} min, ${gpuCount} fake GPUs × 2 slots, ~${ratePerSecond} requests/s (40 % streamed chats, 30 % generates, 20 % embeds, 10 % streamed chats abandoned after the first token), a fault every ${faultEverySeconds} s; \`node --import tsx bench/soak.ts --minutes ${minutes}\`.`,
 	'',
-	'| supervisor (`up --no-ui`) | at ready | start (after a ' + warmUpSeconds + ' s warm-up) | end | peak | growth start → end |',
-	'|---|---|---|---|---|---|',
-	`| RSS | ${mib(atReady.rssKiB)} | ${mib(start.rssKiB)} | ${mib(end.rssKiB)} | ${mib(peakRss)} | ${growth(start.rssKiB, end.rssKiB)} |`,
-	`| open file descriptors | ${atReady.fds} | ${start.fds} | ${end.fds} | ${peakFds} | ${growth(start.fds, end.fds)} |`,
+	`| supervisor (\`up --no-ui\`), sampled every 5 s | at ready | start: median of ${(windowS / 60).toFixed(1)} min after a ${warmUpSeconds} s warm-up | end: median of the last ${(windowS / 60).toFixed(1)} min | last reading | peak | growth start → end |`,
+	'|---|---|---|---|---|---|---|',
+	`| RSS | ${mib(atReady.rssKiB)} | ${mib(startRss)} | ${mib(endRss)} | ${mib(end.rssKiB)} | ${mib(peakRss)} | ${growth(startRss, endRss)} |`,
+	`| open file descriptors | ${atReady.fds} | ${startFds} | ${endFds} | ${end.fds} | ${peakFds} | ${growth(startFds, endFds)} |`,
 	'',
 	`CPU of the supervisor: ${(cpuShare * 100).toFixed(1)} % of a core on average. Exit code after SIGTERM: ${exitCode}.`,
 	'',
