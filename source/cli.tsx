@@ -71,7 +71,9 @@ const cli = meow(`
 	                      before 503 (default 60; 0: answer 503 at once)
 	  --stop-timeout SECONDS  On SIGTERM, q or Ctrl-C, how long queued and running requests may take to finish
 	                      before they get an error and the instances stop (default 30; a second signal: at once)
-	  --strategy NAME     least-busy (default: free slot, model already loaded first) or round-robin
+	  --strategy NAME     fastest (default: where it is expected to finish soonest, from each GPU's learned
+	                      speed, load times and what runs there; fair across clients), least-busy (free slot,
+	                      model already loaded first) or round-robin
 	  --preload LIST      Models to load at start, e.g. llama3.2:3b,qwen2.5:7b=2 (=N: on the N instances
 	                      with the most free GPU memory; default every instance); OLLAMA_KEEP_ALIVE applies
 	  --no-ui             No dashboard: one log line per event (automatic when stdout is not a terminal)
