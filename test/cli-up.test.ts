@@ -63,7 +63,7 @@ describe('ollama-multi up --no-ui over three fake GPUs', () => {
 		}
 
 		assert.equal(cli.lines.filter(line => / gpu\d+ starting /.test(line)).length, 3, 'one instance per GPU, no more');
-		assert.match(cli.lines.join('\n'), new RegExp(`Ollama API on http://127\\.0\\.0\\.1:${port} \\(least-busy\\); starting 3 instances: gpu0 on 127\\.0\\.0\\.1:${basePort} \\(${fleet.gpus[0]!.uuid}\\)`));
+		assert.match(cli.lines.join('\n'), new RegExp(`Ollama API on http://127\\.0\\.0\\.1:${port} \\(fastest\\); starting 3 instances: gpu0 on 127\\.0\\.0\\.1:${basePort} \\(${fleet.gpus[0]!.uuid}\\)`));
 	});
 
 	it('restarts an instance killed with kill -9', async () => {
