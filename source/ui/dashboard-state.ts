@@ -39,6 +39,8 @@ export type DashboardInputs = {
 	inventory: Gpu[];
 	startedAt: number;
 	now: number;
+	/** Remote upstreams' figures by instance id (an ollama-multi peer reports its GPUs). */
+	remoteTelemetry?: Map<string, GpuTelemetry>;
 };
 
 function telemetryFrom(sample: GpuSample | undefined, gpu: Gpu | undefined): GpuTelemetry | undefined {
@@ -82,7 +84,7 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 			instance,
 			gpuName: gpu?.name ?? instance.gpu?.name,
 			traffic: trafficById.get(instance.id),
-			telemetry: telemetryFrom(sample, gpu),
+			telemetry: telemetryFrom(sample, gpu) ?? inputs.remoteTelemetry?.get(instance.id),
 		};
 	});
 	const {instances: _traffic, ...proxy} = inputs.proxy;

@@ -24,6 +24,8 @@ export type RemoteGpu = {
 	memoryUsedMiB: number | null;
 	memoryTotalMiB: number | null;
 	utilizationPercent: number | null;
+	temperatureC: number | null;
+	powerDrawW: number | null;
 };
 
 export type RemoteUpstreamOptions = {
@@ -210,6 +212,8 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 			memoryUsedMiB: numberOrNull(instance['memoryUsedMiB']),
 			memoryTotalMiB: numberOrNull(instance['memoryTotalMiB']),
 			utilizationPercent: numberOrNull(instance['utilizationPercent']),
+			temperatureC: numberOrNull(instance['temperatureC']),
+			powerDrawW: numberOrNull(instance['powerDrawW']),
 		}));
 		// The slots of its instances that take work now; the rest waits in our queue, where a local GPU may take it first.
 		const slots = instances
