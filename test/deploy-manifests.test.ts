@@ -212,6 +212,16 @@ describe('deploy/kubernetes: the node pod', () => {
 		assert.equal(container['image'], kustomization['images'][0].name);
 		assert.ok(readme.includes(`docker build -f deploy/kubernetes/Dockerfile -t ollama-multi:${packageVersion} .`), 'readme: the build command');
 		assert.match(dockerfile, /^ENTRYPOINT \["node", "\/opt\/ollama-multi\/dist\/bin\.js"\]$/m);
+		// What the build stage copies from the build context exists, and .dockerignore leaves it in.
+		const ignored = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8').split('\n').map(line => line.trim()).filter(Boolean);
+		for (const copy of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+			for (const source of copy[1]!.split(/\s+/)) {
+				assert.ok(existsSync(path.join(repoRoot, source)), `Dockerfile copies ${source}, which is not in the repository`);
+				assert.ok(!ignored.includes(source), `.dockerignore leaves out ${source}`);
+			}
+		}
+
+		assert.match(dockerfile, /^FROM ollama\/ollama:\$\{OLLAMA_VERSION\}$/m, 'on Ollama\'s official image');
 		assert.ok(readme.includes(`ollama-multi ${args.join(' ')}`), `readme: the pod's command line (ollama-multi ${args.join(' ')})`);
 	});
 });
