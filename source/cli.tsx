@@ -23,6 +23,7 @@ const flags = {
 	ollama: {type: 'string'},
 	parallel: {type: 'string'},
 	maxQueue: {type: 'string'},
+	startWait: {type: 'string'},
 	strategy: {type: 'string'},
 	ui: {type: 'boolean', default: true},
 	readonly: {type: 'boolean', default: false},
@@ -30,6 +31,7 @@ const flags = {
 	apiKey: {type: 'string'},
 	logFormat: {type: 'string'},
 	stateDir: {type: 'string'},
+	preload: {type: 'string'},
 	upstream: {type: 'string', isMultiple: true},
 	upstreamToken: {type: 'string'},
 	publicMetrics: {type: 'boolean', default: false},
@@ -57,13 +59,18 @@ const cli = meow(`
 	  --port N            Port of the Ollama-compatible endpoint (default 11434)
 	  --host ADDRESS      Address it listens on (default 127.0.0.1; anything else exposes it to the network)
 	  --base-port N       Instance i listens on 127.0.0.1:(N + i) (default --port + 1)
-	  --gpus LIST         GPUs to use: indexes or UUIDs, comma-separated, e.g. 0,2 (default all)
+	  --gpus LIST         GPUs to use: indexes or UUIDs, comma-separated, e.g. 0,2 (default all);
+	                      "+" joins GPUs into one instance for models bigger than one GPU: 0+1,2,3
 	  --instances N       CPU-only instances to run when no NVIDIA GPU is found (default 1)
 	  --ollama PATH       The ollama binary (default: ollama on PATH)
 	  --parallel N        Requests each instance serves at once: its OLLAMA_NUM_PARALLEL
 	                      (default: OLLAMA_NUM_PARALLEL from the environment, else Ollama's default, 1)
 	  --max-queue N       Requests that may wait for a free instance before 503 (default 512)
+	  --start-wait SECONDS  While no instance is ready but one is starting, requests wait this long for it
+	                      before 503 (default 60; 0: answer 503 at once)
 	  --strategy NAME     least-busy (default: free slot, model already loaded first) or round-robin
+	  --preload LIST      Models to load at start, e.g. llama3.2:3b,qwen2.5:7b=2 (=N: on the N instances
+	                      with the most free GPU memory; default every instance); OLLAMA_KEEP_ALIVE applies
 	  --no-ui             No dashboard: one log line per event (automatic when stdout is not a terminal)
 	  --readonly          Dashboard shows, but its keys cannot drain or restart instances
 	  --token TOKEN       Required for the control routes (drain, restart...) when --host is not loopback
@@ -79,6 +86,7 @@ const cli = meow(`
 
 	Options for the other commands
 	  --json              gpus, status: print JSON
+	  --gpus LIST         gpus: list them by the instances up --gpus LIST would run (0+1,2)
 	  --port, --host      status, drain, undrain, restart: where the running ollama-multi listens
 	  --token TOKEN       status, drain, undrain, restart: its control token
 	  --follow, -f        logs: keep printing new lines
@@ -93,6 +101,7 @@ const cli = meow(`
 	Examples
 	  $ ollama-multi up
 	  $ ollama-multi up --gpus 0,2 --parallel 4 --port 11435
+	  $ ollama-multi up --gpus 0+1,2,3 --preload llama3.1:70b,llama3.2:3b=2
 	  $ ollama-multi gpus --json
 	  $ ollama-multi drain 1
 `, {
@@ -127,7 +136,7 @@ async function main(): Promise<number> {
 
 		case 'gpus': {
 			expectArguments(0);
-			return gpus({json: cli.flags.json});
+			return gpus({json: cli.flags.json, groups: stringFlag('gpus', cli.flags.gpus)});
 		}
 
 		case 'status': {

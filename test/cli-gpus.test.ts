@@ -83,6 +83,23 @@ describe('ollama-multi gpus', {concurrency: true}, () => {
 		assert.match(result.stdout, /driver 570\.133\.07, CUDA 12\.8/);
 	});
 
+	it('--gpus 0+1,2 lists the GPUs by instance, a group with its total memory; a GPU in two groups is refused', async () => {
+		const env = doublesEnv({FAKE_GPU_COUNT: '3'});
+		const table = await cli(['gpus', '--gpus', '0+1,2'], env);
+		assert.equal(table.code, 0, table.stderr);
+		const lines = table.stdout.trim().split('\n');
+		assert.match(lines[0]!, /^INSTANCE +INDEX +NAME/);
+		assert.match(lines[1]!, /^gpu0\+1 +0 +NVIDIA GeForce RTX 4090/);
+		assert.match(lines[2]!, /^ +1 +NVIDIA GeForce RTX 3090/);
+		assert.match(lines[3]!, /2 GPUs, one instance +\d+ \/ 49140 MiB/);
+		assert.match(lines[4]!, /^gpu2 +2 +NVIDIA RTX A4000/);
+		const json = JSON.parse((await cli(['gpus', '--gpus', '0+1,2', '--json'], env)).stdout) as Array<{instance: string; gpus: Array<{index: number}>; memoryTotalMiB: number}>;
+		assert.deepEqual(json.map(group => [group.instance, group.gpus.map(gpu => gpu.index), group.memoryTotalMiB]), [['gpu0+1', [0, 1], 49_140], ['gpu2', [2], 16_376]]);
+		const refused = await cli(['gpus', '--gpus', '0+1,1'], env);
+		assert.equal(refused.code, 2);
+		assert.equal(refused.stderr, 'ollama-multi: --gpus puts GPU 1 in two instances ("0+1" and "1"); a GPU serves one instance only.\n');
+	});
+
 	it('without nvidia-smi: prints [] for scripts, says why on stderr, exits 0', async () => {
 		const result = await cli(['gpus', '--json'], doublesEnv({PATH: pathWithoutNvidiaSmi()}));
 

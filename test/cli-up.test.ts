@@ -185,34 +185,48 @@ describe('ollama-multi up --no-ui | tee, when the reader goes first on Ctrl-C', 
 });
 
 describe('ollama-multi up after a supervisor killed with SIGKILL', () => {
-	it('stops the instances the dead supervisor left before starting new ones on the same ports', async () => {
-		const port = await freePort();
-		const basePort = await freePortRange(2);
-		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
-		const env = doublesEnv({FAKE_GPU_COUNT: '2'});
-		const args = ['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir];
-		const first = runCli(args, env);
-		const orphans = await Promise.all(['gpu0', 'gpu1'].map(async id => Number((await first.waitForLine(readyLine(id)))[1])));
-		// Like the real one, the fake logs each request on stdout, and a write to the dead supervisor's pipe ends it:
-		// wait until the request log of the readiness check has been written, so nothing is written after the kill.
-		await waitFor(() => ['gpu0', 'gpu1'].every(id => {
-			const log = path.join(stateDir, 'logs', `${id}.log`);
-			return existsSync(log) && readFileSync(log, 'utf8').includes('GET     "/"');
-		}), {timeoutMs: 10_000, message: 'the readiness checks in both instance logs'});
-		first.child.kill('SIGKILL');
-		await first.exited;
-		assert.ok(orphans.every(pid => isProcessAlive(pid)), 'the instances outlive a supervisor killed with SIGKILL');
+	// A container shim as --ollama (as `docker run` or `podman run` are): the server runs outside the shim's process
+	// group, and the shim forwards the signals it gets. No process in the recorded group is called ollama: only
+	// identity (pid, start time, process group) tells that the shim is ours.
+	const shim = path.join(scratch, 'container-shim');
+	writeFileSync(shim, `#!${process.execPath}
+const {spawn} = require('node:child_process');
+const server = spawn(process.execPath, [${JSON.stringify(path.join(DOUBLES_BIN, 'ollama'))}, ...process.argv.slice(2)], {detached: true, stdio: 'inherit'});
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.kill(signal));
+server.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+`);
+	chmodSync(shim, 0o755);
 
-		const second = runCli(args, env);
-		const cleanup = await second.waitForLine(/stopped \d+ ollama process(es)? left by ollama-multi pid (\d+), which did not exit cleanly: (.*)$/);
-		assert.equal(Number(cleanup[2]), first.child.pid);
-		assert.match(cleanup[3]!, new RegExp(`gpu0 pid ${orphans[0]} port ${basePort}, gpu1 pid ${orphans[1]} port ${basePort + 1}`));
-		await Promise.all(['gpu0', 'gpu1'].map(async id => second.waitForLine(readyLine(id))));
-		assert.ok(orphans.every(pid => aliveInGroup(pid).length === 0), 'the orphans are gone');
+	for (const [variant, extraArgs] of [['ollama on PATH', []], ['a container shim as --ollama', ['--ollama', shim]]] as const) {
+		it(`stops the instances the dead supervisor left before starting new ones on the same ports (${variant})`, async () => {
+			const port = await freePort();
+			const basePort = await freePortRange(2);
+			const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+			const env = doublesEnv({FAKE_GPU_COUNT: '2'});
+			const args = ['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir, ...extraArgs];
+			const first = runCli(args, env);
+			const orphans = await Promise.all(['gpu0', 'gpu1'].map(async id => Number((await first.waitForLine(readyLine(id)))[1])));
+			// Like the real one, the fake logs each request on stdout, and a write to the dead supervisor's pipe ends it:
+			// wait until the request log of the readiness check has been written, so nothing is written after the kill.
+			await waitFor(() => ['gpu0', 'gpu1'].every(id => {
+				const log = path.join(stateDir, 'logs', `${id}.log`);
+				return existsSync(log) && readFileSync(log, 'utf8').includes('GET     "/"');
+			}), {timeoutMs: 10_000, message: 'the readiness checks in both instance logs'});
+			first.child.kill('SIGKILL');
+			await first.exited;
+			assert.ok(orphans.every(pid => isProcessAlive(pid)), 'the instances outlive a supervisor killed with SIGKILL');
 
-		second.child.kill('SIGTERM');
-		assert.equal(await second.exited, 0);
-	});
+			const second = runCli(args, env);
+			const cleanup = await second.waitForLine(/stopped \d+ ollama process(es)? left by ollama-multi pid (\d+), which did not exit cleanly: (.*)$/);
+			assert.equal(Number(cleanup[2]), first.child.pid);
+			assert.match(cleanup[3]!, new RegExp(`gpu0 pid ${orphans[0]} port ${basePort}, gpu1 pid ${orphans[1]} port ${basePort + 1}`));
+			await Promise.all(['gpu0', 'gpu1'].map(async id => second.waitForLine(readyLine(id))));
+			assert.ok(orphans.every(pid => aliveInGroup(pid).length === 0), 'the orphans are gone');
+
+			second.child.kill('SIGTERM');
+			assert.equal(await second.exited, 0);
+		});
+	}
 });
 
 describe('ollama-multi up refuses to start', () => {
@@ -231,6 +245,25 @@ describe('ollama-multi up refuses to start', () => {
 		assert.equal(await cli.exited, 1);
 		assert.match(cli.stderr(), new RegExp(`Port 127\\.0\\.0\\.1:${takenPort} \\(for the ollama-multi endpoint\\) is already in use.*--port ${takenPort + 1}`));
 		assertNothingSpawned(cli, env, stateDir);
+	});
+
+	it('when another ollama-multi runs on the same ports: says so, with its pid, and spawns nothing', async t => {
+		const port = await freePort();
+		const basePort = await freePortRange(2);
+		const stateDir = mkdtempSync(path.join(scratch, 'state-'));
+		const env = doublesEnv({FAKE_GPU_COUNT: '2'});
+		const first = runCli(['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir], env);
+		t.after(() => first.child.kill('SIGKILL'));
+		await Promise.all(['gpu0', 'gpu1'].map(async id => first.waitForLine(readyLine(id))));
+
+		const second = runCli(['up', '--no-ui', '--port', String(port), '--base-port', String(basePort), '--state-dir', stateDir], env);
+		assert.equal(await second.exited, 1);
+		assert.match(second.stderr(), new RegExp(`Port 127\\.0\\.0\\.1:${port} \\(for the ollama-multi endpoint\\) is held by another ollama-multi, still running as pid ${first.child.pid}: stop it first`));
+		const otherEndpoint = runCli(['up', '--no-ui', '--port', String(await freePort()), '--base-port', String(basePort), '--state-dir', stateDir], env);
+		assert.equal(await otherEndpoint.exited, 1);
+		assert.match(otherEndpoint.stderr(), new RegExp(`Port 127\\.0\\.0\\.1:${basePort} \\(for instance gpu0\\) is held by gpu0 \\(pid \\d+\\) of another ollama-multi, still running as pid ${first.child.pid}`));
+		first.child.kill('SIGTERM');
+		assert.equal(await first.exited, 0);
 	});
 
 	it('when an instance port is taken: points at --base-port, and spawns nothing', async t => {

@@ -22,6 +22,15 @@ describe('resolveInstance', () => {
 		assert.equal(resolveInstance(' 5a1b2 ', fleet), 'gpu0');
 	});
 
+	it('finds a group instance by any of its GPUs\' indexes or UUIDs', () => {
+		const pair = {id: 'gpu4+5', gpu: {index: 4, uuid: 'GPU-44440000-aaaa', name: 'A', memoryTotalMiB: 24_564}, gpus: [
+			{index: 4, uuid: 'GPU-44440000-aaaa', name: 'A', memoryTotalMiB: 24_564}, {index: 5, uuid: 'GPU-55550000-aaaa', name: 'A', memoryTotalMiB: 24_564}]};
+		assert.equal(resolveInstance('5', [...fleet, pair]), 'gpu4+5');
+		assert.equal(resolveInstance('gpu4+5', [...fleet, pair]), 'gpu4+5');
+		assert.equal(resolveInstance('4+5', [...fleet, pair]), 'gpu4+5');
+		assert.equal(resolveInstance('GPU-5555', [...fleet, pair]), 'gpu4+5');
+	});
+
 	it('names the known instances when nothing matches', () => {
 		assert.throws(
 			() => resolveInstance('2', fleet),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import type {Gpu} from '../source/gpu/gpu.js';
-import {GpuSelectionError, selectGpus} from '../source/gpu/select-gpus.js';
+import {GpuSelectionError, selectGpuGroups, selectGpus} from '../source/gpu/select-gpus.js';
 
 function gpu(index: number, uuid: string): Gpu {
 	return {
@@ -64,5 +64,35 @@ describe('selectGpus (--gpus)', () => {
 	it('rejects empty entries', () => {
 		assert.throws(() => selectGpus(gpus, '0,,2'), /empty entry/);
 		assert.throws(() => selectGpus(gpus, '0,'), GpuSelectionError);
+	});
+});
+
+describe('selectGpuGroups (--gpus with + groups)', () => {
+	const groups = (spec: string) => selectGpuGroups(gpus, spec).map(group => group.map(member => member.index));
+
+	it('"+" joins GPUs into one instance, in the order written; groups by their first GPU', () => {
+		assert.deepEqual(groups('0+1,2'), [[0, 1], [2]]);
+		assert.deepEqual(groups('3, 1+0'), [[1, 0], [3]]);
+		assert.deepEqual(groups('gpu-d37e+9a9a6c50'), [[3, 2]]);
+		assert.deepEqual(groups('0,2'), [[0], [2]], 'without "+": one GPU per instance');
+	});
+
+	it('explains a GPU in two instances, a GPU named twice in one, an unknown index and empty parts', () => {
+		const message = (spec: string) => {
+			try {
+				selectGpuGroups(gpus, spec);
+			} catch (error) {
+				assert.ok(error instanceof GpuSelectionError);
+				return error.message;
+			}
+
+			return assert.fail(`no error for ${spec}`);
+		};
+
+		assert.equal(message('0+1,1+2'), '--gpus puts GPU 1 in two instances ("0+1" and "1+2"); a GPU serves one instance only.');
+		assert.equal(message('0+0'), '--gpus names GPU 0 twice in "0+0"; list each GPU once.');
+		assert.match(message('0+7'), /^--gpus names GPU 7, but the GPUs found are 0 \(GPU-12345678-aaaa-bbbb-cccc-0123456789ab\), 1 /);
+		assert.equal(message('0+,2'), '--gpus entry "0+" has an empty part; join GPUs with single pluses, like --gpus 0+1,2.');
+		assert.equal(message('0+1,,2'), '--gpus "0+1,,2" has an empty entry; separate instances with single commas, like --gpus 0+1,2.');
 	});
 });

@@ -20,6 +20,14 @@ describe('instance plan', () => {
 		]);
 	});
 
+	it('a group of GPUs is one instance named after its GPUs, pinned to all of them in order', () => {
+		const plan = planInstances([[gpu(1, 'GPU-b'), gpu(0, 'GPU-a')], [gpu(2, 'GPU-c')]], 11_435);
+		assert.deepEqual(plan.map(({id, port, gpu, gpus}) => ({id, port, first: gpu?.uuid, all: gpus?.map(member => member.uuid)})), [
+			{id: 'gpu1+0', port: 11_435, first: 'GPU-b', all: ['GPU-b', 'GPU-a']},
+			{id: 'gpu2', port: 11_436, first: 'GPU-c', all: undefined},
+		]);
+	});
+
 	it('plans CPU-only instances when there is no GPU', () => {
 		const plan = planInstances([], 20_000, 2);
 		assert.deepEqual(plan, [{id: 'cpu0', gpu: null, port: 20_000}, {id: 'cpu1', gpu: null, port: 20_001}]);

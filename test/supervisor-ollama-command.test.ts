@@ -27,6 +27,11 @@ describe('ollama serve environment', () => {
 		assert.equal(env['OLLAMA_NUM_PARALLEL'], '4');
 	});
 
+	it('pins a group instance to all its GPUs by UUID, in the group\'s order', () => {
+		const env = ollamaServeEnvironment({userEnv, gpuUuid: 'GPU-b', gpuUuids: ['GPU-b', 'GPU-a'], port: 11_435, parallel: undefined});
+		assert.equal(env['CUDA_VISIBLE_DEVICES'], 'GPU-b,GPU-a');
+	});
+
 	it('leaves OLLAMA_NUM_PARALLEL from the environment alone without --parallel', () => {
 		const env = ollamaServeEnvironment({userEnv: {OLLAMA_NUM_PARALLEL: '2'}, gpuUuid: 'GPU-abc', port: 11_435, parallel: undefined});
 		assert.equal(env['OLLAMA_NUM_PARALLEL'], '2');

@@ -72,7 +72,7 @@ describe('dashboard at 160, 100 and 60 columns with 1, 4 and 8 GPUs', () => {
 		assert.match(screen(), /gemma3:27b +19G 100% GPU {2}4m 59s/);
 		assert.match(screen(), /qwen2\.5:14b \+1 +11G 100% GPU {2}2m 22s/, 'a third model is counted, not hidden');
 		assert.match(screen(), /llama3\.1:8b +6\.2G 100% GPU +kept/, 'keep_alive -1');
-		assert.match(screen(), /gemma3:27b +19G 22% CPU/, 'a model that spilled out of VRAM');
+		assert.match(screen(), /gemma3:27b +19G 77% GPU!/, 'a model that spilled out of VRAM: its GPU share, as a warning');
 		assert.match(screen(), /penalized/);
 		assert.match(screen(), /● starting/);
 		assert.match(screen(), /restart in 4s · restarts 2 · last: exit code 1/);

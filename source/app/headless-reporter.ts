@@ -113,6 +113,7 @@ export function formatEventLine(event: InstanceEvent, format: LogFormat): string
 			gpu: instance.gpu?.index ?? null,
 			gpuUuid: instance.gpu?.uuid ?? null,
 			gpuName: instance.gpu?.name ?? null,
+			...(instance.gpus && instance.gpus.length > 1 ? {gpus: instance.gpus.map(gpu => ({index: gpu.index, uuid: gpu.uuid, name: gpu.name}))} : {}),
 			state: instance.state,
 			pid: instance.pid ?? null,
 			port: instance.port,
@@ -122,7 +123,9 @@ export function formatEventLine(event: InstanceEvent, format: LogFormat): string
 	}
 
 	const context = [instance.pid === undefined ? undefined : `pid ${instance.pid}`, `port ${instance.port}`];
-	if (event.type === 'starting' && instance.gpu) {
+	if (event.type === 'starting' && instance.gpus && instance.gpus.length > 1) {
+		context.unshift(`GPUs ${instance.gpus.map(gpu => gpu.index).join('+')} ${[...new Set(instance.gpus.map(gpu => gpu.name))].join(' + ')}`);
+	} else if (event.type === 'starting' && instance.gpu) {
 		context.unshift(`GPU ${instance.gpu.index} ${instance.gpu.name}`);
 	}
 

@@ -1,4 +1,6 @@
 import type {GpuSample} from '../gpu/gpu.js';
+import {combineReadings, instanceFreeMiB, instanceGpus} from '../gpu/instance-gpus.js';
+import {gpuSharePercent, isSpilled, suggestGpuGroup, type CpuSpill} from '../models/cpu-spill.js';
 import type {LoadedModel, ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
 import type {RemoteDetails} from '../upstream/remote-upstream.js';
@@ -30,12 +32,28 @@ export type InstanceStatus = {
 	timeToFirstTokenMs: number | null;
 	penalized: boolean;
 	loadedModels: LoadedModel[];
+	/** Summed over the instance's GPUs (utilisation: their mean, temperature: the hottest). */
+	memoryUsedMiB: number | null;
+	memoryTotalMiB: number | null;
+	memoryFreeMiB: number | null;
+	utilizationPercent: number | null;
+	temperatureC: number | null;
+	powerDrawW: number | null;
+	/** Each of its GPUs, in CUDA_VISIBLE_DEVICES order: one, or several for a `--gpus 0+1` group. */
+	gpus: InstanceGpuStatus[];
+	/** Loaded models partly on the CPU (/api/ps size_vram < size): slow, and how to avoid it. */
+	cpuSpill: Array<Omit<CpuSpill, 'instanceId'>>;
+	logFile: string;
+};
+
+export type InstanceGpuStatus = {
+	index: number;
+	uuid: string;
+	name: string;
 	memoryUsedMiB: number | null;
 	memoryTotalMiB: number | null;
 	utilizationPercent: number | null;
 	temperatureC: number | null;
-	powerDrawW: number | null;
-	logFile: string;
 };
 
 export type StatusReport = {
@@ -81,8 +99,12 @@ export function buildStatusReport(sources: StatusSources): StatusReport {
 
 export function buildInstanceStatus(instance: InstanceSnapshot, sources: Pick<StatusSources, 'proxy' | 'gpuSamples' | 'now' | 'remoteDetails'>): InstanceStatus {
 	const traffic = sources.proxy.instances.find(entry => entry.instanceId === instance.id);
-	const sample = instance.gpu ? sources.gpuSamples.find(entry => entry.uuid === instance.gpu!.uuid) : undefined;
+	const gpus = instanceGpus(instance);
+	const samples = gpus.map(gpu => sources.gpuSamples.find(entry => entry.uuid === gpu.uuid));
+	const sample = combineReadings(samples);
 	const up = instance.state === 'ready' || instance.state === 'draining';
+	const machineGpus = sources.gpuSamples.map(entry => ({index: entry.index, uuid: entry.uuid, name: '', memoryTotalMiB: entry.memoryTotalMiB}));
+	const loadedModels = traffic?.loadedModels ?? [];
 	return {
 		id: instance.id,
 		gpu: instance.gpu ? {index: instance.gpu.index, uuid: instance.gpu.uuid, name: instance.gpu.name} : null,
@@ -104,12 +126,29 @@ export function buildInstanceStatus(instance: InstanceSnapshot, sources: Pick<St
 		tokensPerSecond60s: traffic?.tokensPerSecond60s ?? 0,
 		timeToFirstTokenMs: traffic?.timeToFirstTokenMs ?? null,
 		penalized: traffic?.penalized ?? false,
-		loadedModels: traffic?.loadedModels ?? [],
+		loadedModels,
 		memoryUsedMiB: sample?.memoryUsedMiB ?? null,
-		memoryTotalMiB: sample?.memoryTotalMiB ?? instance.gpu?.memoryTotalMiB ?? null,
+		memoryTotalMiB: sample?.memoryTotalMiB ?? (gpus.length > 0 ? gpus.reduce((total, gpu) => total + (gpu.memoryTotalMiB ?? 0), 0) : null),
+		memoryFreeMiB: instanceFreeMiB(instance, sources.gpuSamples) ?? null,
 		utilizationPercent: sample?.utilizationPercent ?? null,
 		temperatureC: sample?.temperatureC ?? null,
 		powerDrawW: sample?.powerDrawW ?? null,
+		gpus: gpus.map((gpu, position) => ({
+			index: gpu.index,
+			uuid: gpu.uuid,
+			name: gpu.name,
+			memoryUsedMiB: samples[position]?.memoryUsedMiB ?? null,
+			memoryTotalMiB: samples[position]?.memoryTotalMiB ?? gpu.memoryTotalMiB,
+			utilizationPercent: samples[position]?.utilizationPercent ?? null,
+			temperatureC: samples[position]?.temperatureC ?? null,
+		})),
+		cpuSpill: gpus.length === 0 ? [] : loadedModels.filter(model => isSpilled(model)).map(model => ({
+			model: model.name,
+			gpuSharePercent: gpuSharePercent(model),
+			sizeBytes: model.sizeBytes,
+			sizeVramBytes: model.sizeVramBytes,
+			suggestedGpus: suggestGpuGroup(model.sizeBytes, machineGpus.length > 0 ? machineGpus : gpus),
+		})),
 		logFile: instance.logFile,
 	};
 }

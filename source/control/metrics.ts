@@ -1,5 +1,6 @@
 import {Counter, Gauge, Histogram, Registry} from 'prom-client';
 import type {GpuSample} from '../gpu/gpu.js';
+import {instanceGpus} from '../gpu/instance-gpus.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
 import {isGenerationRoute, normalizeRoute} from '../proxy/proxy-routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
@@ -123,6 +124,11 @@ export class FleetMetrics {
 		'GPU memory of each model resident on the instance, from its /api/ps.',
 		[...instanceLabels, 'model'],
 	);
+	readonly #modelGpuShare = this.#gauge(
+		'ollama_multi_instance_model_gpu_share_ratio',
+		'Share of each resident model in GPU memory (/api/ps size_vram / size); below 1 the rest runs on the CPU, much slower.',
+		[...instanceLabels, 'model'],
+	);
 	readonly #queueLength = this.#gauge('ollama_multi_queue_length', 'Requests waiting in the central queue.', []);
 	readonly #queueMaxLength = this.#gauge('ollama_multi_queue_max_length', 'Bound of the central queue (--max-queue).', []);
 	readonly #queueRejected = new Counter({
@@ -191,6 +197,7 @@ export class FleetMetrics {
 			this.#instanceCapacity,
 			this.#instanceQueued,
 			this.#modelVram,
+			this.#modelGpuShare,
 			this.#gpuMemoryUsed,
 			this.#gpuMemoryTotal,
 			this.#gpuUtilization,
@@ -222,6 +229,9 @@ export class FleetMetrics {
 			this.#instanceQueued.set(labels, traffic?.queuedFor ?? 0);
 			for (const model of traffic?.loadedModels ?? []) {
 				this.#modelVram.set({...labels, model: model.name}, model.sizeVramBytes);
+				if (model.sizeBytes > 0 && instance.gpu) {
+					this.#modelGpuShare.set({...labels, model: model.name}, Math.min(1, model.sizeVramBytes / model.sizeBytes));
+				}
 			}
 		}
 
@@ -237,9 +247,11 @@ export class FleetMetrics {
 		});
 
 		for (const sample of samples) {
-			const instance = instances.find(entry => entry.gpu?.uuid === sample.uuid);
-			const labels: InstanceLabels = instance
-				? labelsFor(instance)
+			// A group's GPUs each keep their own series, labelled with the group's instance.
+			const instance = instances.find(entry => instanceGpus(entry).some(gpu => gpu.uuid === sample.uuid));
+			const member = instance ? instanceGpus(instance).find(gpu => gpu.uuid === sample.uuid) : undefined;
+			const labels: InstanceLabels = instance && member
+				? {ollama_instance: instance.id, gpu: String(member.index), gpu_uuid: member.uuid, gpu_name: member.name}
 				: {ollama_instance: '', gpu: String(sample.index), gpu_uuid: sample.uuid, gpu_name: ''};
 			setIfKnown(this.#gpuMemoryUsed, labels, sample.memoryUsedMiB, mebibyte);
 			setIfKnown(this.#gpuMemoryTotal, labels, sample.memoryTotalMiB, mebibyte);
@@ -264,12 +276,14 @@ export class FleetMetrics {
 	}
 }
 
+/** A group instance's labels list its GPUs: gpu "0+1", gpu_uuid "GPU-a,GPU-b" (CUDA_VISIBLE_DEVICES order). */
 function labelsFor(instance: InstanceSnapshot): InstanceLabels {
+	const gpus = instanceGpus(instance);
 	return {
 		ollama_instance: instance.id,
-		gpu: instance.gpu ? String(instance.gpu.index) : '',
-		gpu_uuid: instance.gpu?.uuid ?? '',
-		gpu_name: instance.gpu?.name ?? '',
+		gpu: gpus.map(gpu => String(gpu.index)).join('+'),
+		gpu_uuid: gpus.map(gpu => gpu.uuid).join(','),
+		gpu_name: [...new Set(gpus.map(gpu => gpu.name))].join(' + '),
 	};
 }
 

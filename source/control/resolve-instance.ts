@@ -1,6 +1,9 @@
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 
-export type ResolvableInstance = Pick<InstanceSnapshot, 'id' | 'gpu'>;
+export type ResolvableInstance = Pick<InstanceSnapshot, 'id' | 'gpu'> & Partial<Pick<InstanceSnapshot, 'gpus'>>;
+
+/** The GPUs of an instance: its group, else its one GPU. */
+const gpusOf = (instance: ResolvableInstance) => instance.gpus ?? (instance.gpu ? [instance.gpu] : []);
 
 /** A reference that names no instance, or more than one. The message is meant for the user as is. */
 export class InstanceReferenceError extends Error {
@@ -23,14 +26,14 @@ export function resolveInstance(reference: string, instances: readonly Resolvabl
 		throw new InstanceReferenceError(`No instance given. ${describeKnown(instances)}`, 'unknown');
 	}
 
-	const byId = instances.find(instance => instance.id.toLowerCase() === wanted);
+	const byId = instances.find(instance => instance.id.toLowerCase() === wanted || instance.id.toLowerCase() === `gpu${wanted}`);
 	if (byId) {
 		return byId.id;
 	}
 
 	const index = /^(?:gpu)?(\d+)$/.exec(wanted)?.[1];
 	if (index !== undefined) {
-		const byIndex = instances.find(instance => instance.gpu?.index === Number(index));
+		const byIndex = instances.find(instance => gpusOf(instance).some(gpu => gpu.index === Number(index)));
 		if (byIndex) {
 			return byIndex.id;
 		}
@@ -39,11 +42,11 @@ export function resolveInstance(reference: string, instances: readonly Resolvabl
 	}
 
 	const bareWanted = stripGpuPrefix(wanted);
-	const byUuid = instances.filter(instance => {
-		const uuid = instance.gpu?.uuid.toLowerCase();
-		return uuid !== undefined && (uuid.startsWith(wanted) || stripGpuPrefix(uuid).startsWith(bareWanted));
-	});
-	const exact = byUuid.find(instance => stripGpuPrefix(instance.gpu!.uuid.toLowerCase()) === bareWanted);
+	const byUuid = instances.filter(instance => gpusOf(instance).some(gpu => {
+		const uuid = gpu.uuid.toLowerCase();
+		return uuid.startsWith(wanted) || stripGpuPrefix(uuid).startsWith(bareWanted);
+	}));
+	const exact = byUuid.find(instance => gpusOf(instance).some(gpu => stripGpuPrefix(gpu.uuid.toLowerCase()) === bareWanted));
 	if (exact) {
 		return exact.id;
 	}
@@ -67,7 +70,7 @@ function stripGpuPrefix(uuid: string): string {
 }
 
 function describe(instance: ResolvableInstance): string {
-	return instance.gpu ? `${instance.id} (${instance.gpu.uuid})` : instance.id;
+	return instance.gpu ? `${instance.id} (${gpusOf(instance).map(gpu => gpu.uuid).join(' + ')})` : instance.id;
 }
 
 function describeKnown(instances: readonly ResolvableInstance[]): string {

@@ -19,7 +19,10 @@ export function formatStatusReport(report: StatusReport): string {
 		String(instance.restarts),
 		formatRate(instance.tokensPerSecond10s),
 		formatMemory(instance),
-		instance.loadedModels.map(model => model.name).join(', ') || '-',
+		instance.loadedModels.map(model => {
+			const spill = (instance.cpuSpill ?? []).find(entry => entry.model === model.name);
+			return spill ? `${model.name} (${spill.gpuSharePercent}% GPU!)` : model.name;
+		}).join(', ') || '-',
 	]);
 	lines.push(...formatTable(header, rows));
 	if (report.instances.length === 0) {
@@ -27,12 +30,18 @@ export function formatStatusReport(report: StatusReport): string {
 	}
 
 	const notes = report.instances.filter(instance => instance.lastExitReason !== null || instance.crashLoop || instance.host !== undefined);
-	if (notes.length > 0) {
+	const spills = report.instances.flatMap(instance => (instance.cpuSpill ?? []).map(spill => ({instance, spill})));
+	if (notes.length > 0 || spills.length > 0) {
 		lines.push('');
 		for (const instance of notes) {
 			const reason = instance.lastExitReason ? `${instance.host === undefined ? 'last exit: ' : ''}${instance.lastExitReason}` : '';
 			const loop = instance.crashLoop ? `crash loop, not restarted automatically (ollama-multi restart ${instance.id})` : '';
 			lines.push(`${instance.id}: ${[remoteNote(instance), reason, loop].filter(Boolean).join('; ')}`);
+		}
+
+		for (const {instance, spill} of spills) {
+			const hint = spill.suggestedGpus === null ? 'no group of these GPUs holds it' : `--gpus ${spill.suggestedGpus} would hold it`;
+			lines.push(`${instance.id}: ${spill.model} only ${spill.gpuSharePercent}% on GPU, the rest on the CPU (slow); ${hint}`);
 		}
 	}
 
@@ -44,12 +53,20 @@ export function describeInstance(instance: Pick<InstanceStatus, 'id' | 'gpu'>): 
 	return instance.gpu ? `${instance.id} (GPU ${instance.gpu.index}, ${instance.gpu.name})` : instance.id;
 }
 
+/** "1 RTX 3090", for a group "0+1 2× RTX 3090" (names joined when they differ), for an upstream "remote HOST". */
 function gpuColumn(instance: InstanceStatus): string {
 	if (instance.host !== undefined) {
 		return `remote ${instance.host}`;
 	}
 
-	return instance.gpu ? `${instance.gpu.index} ${instance.gpu.name.replace(/^NVIDIA /, '')}` : 'cpu';
+	const gpus = instance.gpus ?? (instance.gpu ? [instance.gpu] : []);
+	if (gpus.length === 0) {
+		return 'cpu';
+	}
+
+	const names = [...new Set(gpus.map(gpu => gpu.name.replace(/^NVIDIA /, '')))];
+	const indexes = gpus.map(gpu => gpu.index).join('+');
+	return gpus.length > 1 && names.length === 1 ? `${indexes} ${gpus.length}× ${names[0]!}` : `${indexes} ${names.join(' + ')}`;
 }
 
 /** A remote upstream: its address and kind, and a peer's GPUs as it reports them. */

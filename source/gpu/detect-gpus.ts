@@ -118,4 +118,4 @@ function tail(text: string): string {
 	return text.length > 2000 ? `…${text.slice(-2000)}` : text;
 }
 
-export {selectGpus, GpuSelectionError} from './select-gpus.js';
+export {selectGpus, selectGpuGroups, GpuSelectionError} from './select-gpus.js';

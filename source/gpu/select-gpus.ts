@@ -41,6 +41,52 @@ export function selectGpus(gpus: readonly Gpu[], spec: string | undefined): Gpu[
 	return [...chosenBy.keys()].sort((a, b) => a.index - b.index);
 }
 
+/**
+ * Picks GPU groups from a `--gpus` value: like selectGpus, and `+` joins GPUs into one instance
+ * ("0+1,2": one instance on GPUs 0 and 1, one on GPU 2). Each group keeps the order written (its
+ * CUDA_VISIBLE_DEVICES order); groups come in the order of their first GPU's index.
+ */
+export function selectGpuGroups(gpus: readonly Gpu[], spec: string | undefined): Gpu[][] {
+	const trimmed = (spec ?? '').trim();
+	if (!trimmed.includes('+')) {
+		return selectGpus(gpus, spec).map(gpu => [gpu]);
+	}
+
+	const groupOf = new Map<Gpu, string>();
+	const groups: Gpu[][] = [];
+	for (const rawGroup of trimmed.split(',')) {
+		const group = rawGroup.trim();
+		if (group === '') {
+			throw new GpuSelectionError(`--gpus ${JSON.stringify(spec)} has an empty entry; separate instances with single commas, like --gpus 0+1,2.`);
+		}
+
+		const members: Gpu[] = [];
+		for (const rawEntry of group.split('+')) {
+			const entry = rawEntry.trim();
+			if (entry === '') {
+				throw new GpuSelectionError(`--gpus entry ${JSON.stringify(group)} has an empty part; join GPUs with single pluses, like --gpus 0+1,2.`);
+			}
+
+			const gpu = resolveEntry(gpus, entry);
+			const earlierGroup = groupOf.get(gpu);
+			if (earlierGroup !== undefined) {
+				throw new GpuSelectionError(
+					earlierGroup === group
+						? `--gpus names GPU ${gpu.index} twice in ${JSON.stringify(group)}; list each GPU once.`
+						: `--gpus puts GPU ${gpu.index} in two instances (${JSON.stringify(earlierGroup)} and ${JSON.stringify(group)}); a GPU serves one instance only.`,
+				);
+			}
+
+			groupOf.set(gpu, group);
+			members.push(gpu);
+		}
+
+		groups.push(members);
+	}
+
+	return groups.sort((a, b) => a[0]!.index - b[0]!.index);
+}
+
 function resolveEntry(gpus: readonly Gpu[], entry: string): Gpu {
 	if (/^\d+$/.test(entry)) {
 		const gpu = gpus.find(candidate => candidate.index === Number(entry));

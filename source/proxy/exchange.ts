@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import {sendError} from './api-error.js';
+import {defaultDiscardLimits, discardRestOfBody, type DiscardLimits} from './discard-body.js';
 import type {Lane} from './lanes.js';
 import type {CompletedRequest} from './proxy-events.js';
 import {BodyTooLargeError, MalformedJsonError, readBody, requestFacts} from './request-model.js';
@@ -23,16 +24,21 @@ export type LedgerOptions = {
 	onRecord: (record: CompletedRequest) => void;
 	/** The client's connection closed before the response was complete. */
 	onClientClose: (exchange: Exchange) => void;
+	/** How much of a body still arriving is read and dropped after an early answer. */
+	discardLimits?: DiscardLimits;
 };
 
 /** Every request in progress, and the fleet's request rate. */
 export class RequestLedger {
 	readonly active = new Set<Exchange>();
 	readonly requests = new RollingCounter(61);
+	readonly discardLimits: DiscardLimits;
 	readonly #options: LedgerOptions;
+	#idleWaiters: Array<() => void> = [];
 
 	constructor(options: LedgerOptions) {
 		this.#options = options;
+		this.discardLimits = options.discardLimits ?? defaultDiscardLimits;
 	}
 
 	open(req: http.IncomingMessage, res: http.ServerResponse, route: ClassifiedRoute): Exchange {
@@ -51,6 +57,18 @@ export class RequestLedger {
 		this.active.delete(exchange);
 		this.requests.add(1, now);
 		this.#options.onRecord(record);
+		if (this.#idleWaiters.length > 0 && this.active.size === 0) {
+			for (const resolve of this.#idleWaiters.splice(0)) {
+				resolve();
+			}
+		}
+	}
+
+	/** Resolves once no request is in progress. */
+	async idle(): Promise<void> {
+		if (this.active.size > 0) {
+			await new Promise<void>(resolve => this.#idleWaiters.push(resolve));
+		}
 	}
 }
 
@@ -96,7 +114,7 @@ export class Exchange {
 			return true;
 		} catch (error) {
 			if (error instanceof BodyTooLargeError) {
-				this.reject(413, error.message, {Connection: 'close'});
+				this.reject(413, error.message);
 			} else {
 				this.finish(499, 'client-closed', undefined);
 			}
@@ -126,6 +144,8 @@ export class Exchange {
 	/** Answers with an error in the client's dialect (unless it is gone) and records the request. */
 	reject(status: number, message: string, headers?: Record<string, string>): void {
 		if (!this.clientGone) {
+			// A client that sends its whole body before reading would otherwise get a reset instead of this answer.
+			discardRestOfBody(this.req, this.res, this.ledger.discardLimits);
 			sendError(this.res, status, message, {dialect: this.route.dialect, headers});
 		}
 

@@ -1,4 +1,5 @@
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
+import {isComingUp} from './start-wait.js';
 import {FailurePenalty, InstanceTrafficStats} from './traffic-stats.js';
 import {authorityOf} from './upstream-request.js';
 
@@ -117,6 +118,11 @@ export class Lanes {
 				return `${lane.id}: ${shown}`;
 			})
 			.join(', ');
+	}
+
+	/** Some instance will be ready without anyone's action: starting, or due to restart. */
+	anyComingUp(): boolean {
+		return this.#ordered.some(lane => isComingUp(lane.snapshot));
 	}
 
 	noneReadyMessage(): string {

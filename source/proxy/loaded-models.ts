@@ -108,6 +108,11 @@ export class LoadedModels {
 		return [...names];
 	}
 
+	/** Requests sent there that are using the model now. */
+	inUseCount(instanceId: string, model: string): number {
+		return this.#instances.get(instanceId)?.inUse.get(normalizeModelName(model)) ?? 0;
+	}
+
 	/** Total VRAM the loaded models take, in MiB. */
 	usedVramMiB(instanceId: string): number {
 		return this.reported(instanceId).reduce((sum, model) => sum + model.sizeVramBytes, 0) / (1024 * 1024);

@@ -3,7 +3,10 @@ import type {Lane, Lanes} from './lanes.js';
 import {NoInstanceReadyError} from './lanes.js';
 import type {LoadedModels} from './loaded-models.js';
 import {normalizeModelName} from './model-name.js';
+import {instanceGpus} from '../gpu/instance-gpus.js';
+import {chooseColdLoad, type ColdLoadChoice} from '../models/cold-load.js';
 import {chooseInstance, type CandidateLoad, type RoutingStrategy} from './routing-policy.js';
+import {startWaitDecision} from './start-wait.js';
 
 export type PlacementOptions = {
 	lanes: Lanes;
@@ -12,9 +15,15 @@ export type PlacementOptions = {
 	maxQueue: number;
 	affinityWaitMs: number;
 	spillWhereItFits: boolean;
+	/** How long a request waits for an instance that is starting when none is ready. Default 0: it fails at once. */
+	startWaitMs?: number;
 	onChange: () => void;
 	/** GPU memory a model needs, in MiB; by default the most it takes on any instance whose /api/ps lists it. */
 	modelSizeMiB?: (model: string) => number | undefined;
+	/** Free GPU memory of an instance (summed over its GPUs, from the telemetry); default: its total minus what /api/ps lists. */
+	freeMemoryMiB?: (instanceId: string) => number | undefined;
+	/** Told where a cold load goes and why (fits, evicts, fits nowhere). */
+	onColdLoad?: (model: string, choice: ColdLoadChoice, needMiB: number) => void;
 };
 
 /**
@@ -52,16 +61,48 @@ export class Placement {
 	/** What the policy knows of each lane, in the given order: the one place the candidate list is built. */
 	candidateLoads(lanes: readonly Lane[], now: number, unlimited = false): CandidateLoad[] {
 		return lanes.map(lane => {
-			const total = lane.snapshot.gpu?.memoryTotalMiB;
+			const total = this.#totalMemoryMiB(lane);
 			return {
 				instanceId: lane.id,
 				inFlight: lane.inFlight,
 				capacity: unlimited ? Number.POSITIVE_INFINITY : lane.snapshot.capacity,
 				loadedModels: this.#loaded.effective(lane.id),
-				freeMemoryMiB: total === null || total === undefined ? undefined : total - this.#loaded.usedVramMiB(lane.id),
+				freeMemoryMiB: this.#options.freeMemoryMiB?.(lane.id) ?? (total === undefined ? undefined : total - this.#loaded.usedVramMiB(lane.id)),
 				penalized: lane.penalty.isPenalized(now),
 			};
 		});
+	}
+
+	/** A cold load's instance by the memory estimate (source/models/cold-load.ts), among the policy's free choices. */
+	#coldLoadTarget(model: string, lanes: readonly Lane[], candidates: readonly CandidateLoad[]): string | undefined {
+		const name = normalizeModelName(model);
+		const healthy = candidates.filter(candidate => !candidate.penalized);
+		const free = (healthy.length > 0 ? healthy : candidates).filter(candidate => candidate.inFlight < candidate.capacity);
+		if (free.length === 0 || free.some(candidate => candidate.loadedModels.includes(name))) {
+			return undefined;
+		}
+
+		const needMiB = this.modelSizeMiB(model);
+		const choice = chooseColdLoad(needMiB, free.map(candidate => ({
+			instanceId: candidate.instanceId,
+			freeMemoryMiB: candidate.freeMemoryMiB,
+			totalMemoryMiB: this.#totalMemoryMiB(lanes.find(lane => lane.id === candidate.instanceId)!),
+			loaded: this.#loaded.reported(candidate.instanceId).map(loaded => ({
+				name: loaded.name,
+				sizeMiB: loaded.sizeVramBytes / (1024 * 1024),
+				inUse: this.#loaded.inUseCount(candidate.instanceId, loaded.name) > 0,
+			})),
+		})));
+		if (choice && needMiB !== undefined) {
+			this.#options.onColdLoad?.(model, choice, needMiB);
+		}
+
+		return choice?.instanceId;
+	}
+
+	#totalMemoryMiB(lane: Lane): number | undefined {
+		const gpus = instanceGpus(lane.snapshot);
+		return gpus.length === 0 || gpus.some(gpu => gpu.memoryTotalMiB === null) ? undefined : gpus.reduce((sum, gpu) => sum + gpu.memoryTotalMiB!, 0);
 	}
 
 	/** The memory estimate the policy gets for a model, in MiB. */
@@ -138,12 +179,15 @@ export class Placement {
 		const all = this.#lanes.candidates();
 		const lanes = ticket.exclude.size === 0 ? all : all.filter(lane => !ticket.exclude.has(lane.id));
 		if (lanes.length === 0) {
-			return {action: 'fail', error: new NoInstanceReadyError(this.#lanes.describeStates())};
+			const instances = this.#lanes.ordered().map(lane => lane.snapshot);
+			const wait = startWaitDecision({instances, exclude: ticket.exclude, waitedMs, startWaitMs: this.#options.startWaitMs ?? 0});
+			return wait.action === 'wait' ? wait : {action: 'fail', error: new NoInstanceReadyError(this.#lanes.describeStates())};
 		}
 
+		const candidates = this.candidateLoads(lanes, Date.now());
 		const decision = chooseInstance({
 			model: ticket.model,
-			candidates: this.candidateLoads(lanes, Date.now()),
+			candidates,
 			strategy: this.#options.strategy,
 			cursor: this.#lanes.cursorIn(lanes),
 			waitedMs,
@@ -153,7 +197,8 @@ export class Placement {
 		});
 		switch (decision.action) {
 			case 'dispatch': {
-				return {action: 'dispatch', instanceId: decision.instanceId};
+				const coldLoad = ticket.model === undefined || this.#options.strategy === 'round-robin' ? undefined : this.#coldLoadTarget(ticket.model, lanes, candidates);
+				return {action: 'dispatch', instanceId: coldLoad ?? decision.instanceId};
 			}
 
 			case 'wait': {

@@ -28,4 +28,6 @@ export type ProxyEvents = {
 	/** Traffic changed; emitted at most every 100 ms. */
 	change: [snapshot: ProxySnapshot];
 	request: [record: CompletedRequest];
+	/** Something an operator should know about the proxy itself (client connections refused at the limit). */
+	warning: [message: string];
 };

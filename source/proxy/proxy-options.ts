@@ -1,5 +1,7 @@
 import type http from 'node:http';
+import type {DiscardLimits} from './discard-body.js';
 import type {InstanceSource} from './instance-source.js';
+import type {ColdLoadChoice} from '../models/cold-load.js';
 import type {RoutingStrategy} from './routing-policy.js';
 
 export type OllamaProxyOptions = {
@@ -32,8 +34,24 @@ export type OllamaProxyOptions = {
 	 * It runs before the API key check, so it applies its own rules.
 	 */
 	intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
+	/** GPU memory a model needs before a cold load, in MiB (source/models: the memory estimate); default: the largest size_vram /api/ps showed. */
+	modelSizeMiB?: (model: string) => number | undefined;
+	/** Free GPU memory of an instance, summed over its GPUs, from the telemetry; default: its total minus what /api/ps lists. */
+	freeMemoryMiB?: (instanceId: string) => number | undefined;
+	/** Told where each cold load goes and why (see source/models/cold-load.ts). */
+	onColdLoad?: (model: string, choice: ColdLoadChoice, needMiB: number) => void;
 	/** When set, Ollama API requests need `Authorization: Bearer <apiKey>` (GET / stays open for health checks). */
 	apiKey?: string;
+	/** While no instance is ready but one is starting or restarting, requests wait this long for it before 503. Default 60 s. */
+	startWaitMs?: number;
+	/** From a request's first byte to the end of its headers; then 408. Default 30 s. */
+	headersTimeoutMs?: number;
+	/** Silence while a request body arrives; then 408. Default 60 s. No limit on a whole request or a response. */
+	bodyIdleTimeoutMs?: number;
+	/** Open client connections; more are refused (a `warning` event says so). Default from the open-file limit, at most 4096. */
+	maxConnections?: number;
+	/** After answering early (413, 401, 503), how much of the unread body is read and dropped so the client sees the answer. */
+	discardLimits?: DiscardLimits;
 };
 
 /** The default chosen on the two-model benchmark; see bench/RESULTS.md. */

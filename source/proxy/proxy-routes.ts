@@ -54,9 +54,14 @@ const knownRoutes = new Set([
 export function pathOf(url: string | undefined): string {
 	const raw = url ?? '/';
 	const queryAt = raw.indexOf('?');
+	return tidyPath(queryAt === -1 ? raw : raw.slice(0, queryAt));
+}
+
+/** Without duplicate and trailing slashes. */
+export function tidyPath(path: string): string {
 	// `base + '/api/chat'` with a base ending in '/' gives '//api/chat', which Ollama serves as /api/chat.
-	const path = (queryAt === -1 ? raw : raw.slice(0, queryAt)).replaceAll(/\/{2,}/g, '/');
-	return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+	const single = path.includes('//') ? path.replaceAll(/\/{2,}/g, '/') : path;
+	return single.length > 1 && single.endsWith('/') ? single.slice(0, -1) : single;
 }
 
 export function routeKind(method: string | undefined, path: string): RouteKind {

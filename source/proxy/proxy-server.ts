@@ -2,6 +2,7 @@ import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {TypedEmitter} from '../typed-emitter.js';
+import {defaultBodyIdleTimeoutMs, defaultHeadersTimeoutMs, defaultMaxConnections, limitConnections, serverOptionsFor, watchBodyArrival} from './connection-limits.js';
 import {RequestLedger, type Exchange} from './exchange.js';
 import type {InstanceSource} from './instance-source.js';
 import {Lanes} from './lanes.js';
@@ -20,13 +21,16 @@ import {Forwarder} from './stages/forward.js';
 import {ModelRequestHandler} from './stages/model-request.js';
 import {PassThroughHandler} from './stages/pass-through.js';
 import {StoreWriteHandler} from './stages/store-write.js';
+import {StartWait, defaultStartWaitMs} from './start-wait.js';
+import {shuttingDownMessage, stopGracefully, type StopTimes} from './graceful-stop.js';
 
 export {NoInstanceReadyError} from './lanes.js';
 export {defaultAffinityWaitMs, type OllamaProxyOptions} from './proxy-options.js';
 
 /**
  * The in-process reverse proxy: one Ollama endpoint in front of every instance. This file only puts the stages
- * together; a request goes admission → classify → its handler (stages/) → forward → relay.
+ * together; a request goes admission → classify → its handler (stages/) → forward → relay. (Over 300 lines because
+ * it also holds the proxy's lifecycle — listen, graceful stop, close — which needs every stage.)
  */
 export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	readonly #source: InstanceSource;
@@ -47,6 +51,11 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	readonly #storeWrites: StoreWriteHandler;
 	readonly #passThrough: PassThroughHandler;
 	readonly #fleetTokens = new RollingCounter(61);
+	readonly #startWait: StartWait;
+	readonly #bodyIdleTimeoutMs: number;
+	/** Set by drainAndClose: `grace` while the API still serves, then `closing`. */
+	#stopping: 'grace' | 'closing' | undefined;
+	#stopped: Promise<void> | undefined;
 	#address: {host: string; port: number} | undefined;
 	#changeTimer: NodeJS.Timeout | undefined;
 	#unsubscribe: (() => void) | undefined;
@@ -61,6 +70,9 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#maxQueue = options.maxQueue ?? 512;
 		const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
 		const onChange = () => this.#scheduleChange();
+		const startWaitMs = options.startWaitMs ?? defaultStartWaitMs;
+		this.#startWait = new StartWait(startWaitMs, () => this.#lanes.anyComingUp());
+		this.#bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? defaultBodyIdleTimeoutMs;
 
 		this.#admission = new Admission({listenHost: this.#host, intercept: options.intercept, apiKey: options.apiKey});
 		this.#lanes = new Lanes({
@@ -85,6 +97,10 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			maxQueue: this.#maxQueue,
 			affinityWaitMs: options.affinityWaitMs ?? defaultAffinityWaitMs,
 			spillWhereItFits: options.affinitySpillWhereItFits ?? true,
+			startWaitMs,
+			modelSizeMiB: options.modelSizeMiB,
+			freeMemoryMiB: options.freeMemoryMiB,
+			onColdLoad: options.onColdLoad,
 			onChange,
 		});
 		this.#ledger = new RequestLedger({
@@ -93,6 +109,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 				this.#scheduleChange();
 			},
 			onClientClose: exchange => this.#forwarder.abandon(exchange),
+			discardLimits: options.discardLimits,
 		});
 		this.#forwarder = new Forwarder({
 			agent: this.#agent,
@@ -112,14 +129,15 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			},
 		});
 		this.#fleet = new FleetWide({lanes: this.#lanes, loaded: this.#loaded, agent: this.#agent});
-		const stages = {lanes: this.#lanes, placement: this.#placement, forwarder: this.#forwarder, maxBodyBytes};
+		const stages = {lanes: this.#lanes, placement: this.#placement, forwarder: this.#forwarder, maxBodyBytes, startWait: this.#startWait};
 		this.#models = new ModelRequestHandler({...stages, fleet: this.#fleet, retryAfterSeconds: () => this.#retryAfterSeconds()});
 		this.#passThrough = new PassThroughHandler(stages);
-		this.#storeWrites = new StoreWriteHandler({lanes: this.#lanes, fleet: this.#fleet, passThrough: this.#passThrough, maxBodyBytes});
+		this.#storeWrites = new StoreWriteHandler({...stages, fleet: this.#fleet, passThrough: this.#passThrough});
 
-		this.#server = http.createServer({requestTimeout: 0}, (req, res) => {
+		this.#server = http.createServer(serverOptionsFor({headersTimeoutMs: options.headersTimeoutMs ?? defaultHeadersTimeoutMs}), (req, res) => {
 			void this.#handle(req, res);
 		});
+		limitConnections(this.#server, options.maxConnections ?? defaultMaxConnections(), message => this.emit('warning', message));
 		this.#unsubscribe = this.#source.on('change', instances => this.#syncInstances(instances));
 		this.#syncInstances(this.#source.snapshot());
 	}
@@ -190,6 +208,32 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#agent.destroy();
 	}
 
+	/**
+	 * The graceful stop, for SIGTERM: GET / answers 503 at once, the API serves what arrives during `graceMs`, then
+	 * queued and running requests finish; resolves once none is left, or at `deadlineMs` (what is left then ends with a
+	 * clean error), with the proxy closed. close() during it stops at once.
+	 */
+	async drainAndClose(times: StopTimes = {}): Promise<void> {
+		this.#stopped ??= stopGracefully(
+			{
+				enter: phase => {
+					this.#stopping = phase;
+				},
+				stopListening: () => this.#server.close(),
+				idle: async () => this.#ledger.idle(),
+				cutShort: reason => {
+					this.#placement.queue.rejectAll(() => new Error(reason));
+					for (const exchange of [...this.#ledger.active]) {
+						this.#forwarder.cutShort(exchange, reason);
+					}
+				},
+				close: async () => this.close(),
+			},
+			times,
+		);
+		return this.#stopped;
+	}
+
 	/** Requests being served by the instance right now. */
 	inFlight(instanceId: string): number {
 		return this.#lanes.get(instanceId)?.inFlight ?? 0;
@@ -231,12 +275,29 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	}
 
 	async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+		watchBodyArrival(req, res, this.#bodyIdleTimeoutMs);
+		if (this.#stopping) {
+			// The client should not count on this connection any more.
+			res.shouldKeepAlive = false;
+		}
+
 		const answered = this.#admission.answeredHere(req, res);
 		if (answered === true || (answered !== false && (await answered))) {
 			return;
 		}
 
 		const exchange = this.#ledger.open(req, res, classify(req.url, req.method));
+		if (exchange.route.malformed !== undefined) {
+			// Go's server refuses the request line before any handler runs.
+			exchange.reject(400, exchange.route.malformed);
+			return;
+		}
+
+		if (this.#stopping === 'closing' || (this.#stopping && exchange.route.kind === 'health')) {
+			exchange.reject(503, shuttingDownMessage);
+			return;
+		}
+
 		if (!this.#admission.isAuthorized(req, exchange.route)) {
 			exchange.reject(401, unauthorizedMessage, {'WWW-Authenticate': 'Bearer'});
 			return;
@@ -279,6 +340,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#lanes.sync(instances);
 		this.#loaded.sync(instances);
 		this.#placement.pump();
+		this.#startWait.notify();
 		this.#scheduleChange();
 	}
 

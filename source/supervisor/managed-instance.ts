@@ -158,6 +158,7 @@ export class ManagedInstance {
 		return {
 			id: plan.id,
 			gpu: plan.gpu,
+			...(plan.gpus ? {gpus: plan.gpus} : {}),
 			port: plan.port,
 			pid: this.#run?.process.pid,
 			state: this.#state === 'ready' && this.#draining ? 'draining' : this.#state,

@@ -98,6 +98,8 @@ export type OllamaServeSettings = {
 	userEnv: NodeJS.ProcessEnv;
 	/** Pin to this GPU, or null for a CPU-only instance. */
 	gpuUuid: string | null;
+	/** Pin to these GPUs (a `--gpus 0+1` group), in this order; wins over gpuUuid when not empty. */
+	gpuUuids?: readonly string[];
 	port: number;
 	parallel: number | undefined;
 };
@@ -112,7 +114,7 @@ export function ollamaServeEnvironment(settings: OllamaServeSettings): Record<st
 
 	// By UUID, not index: nvidia-smi numbers GPUs in PCI bus order, CUDA fastest-first,
 	// so an index could land on another card. Ollama's docs (docs/gpu.mdx) force CPU with an invalid ID such as -1.
-	env['CUDA_VISIBLE_DEVICES'] = settings.gpuUuid ?? '-1';
+	env['CUDA_VISIBLE_DEVICES'] = settings.gpuUuids?.length ? settings.gpuUuids.join(',') : (settings.gpuUuid ?? '-1');
 	// Ollama also enumerates GPUs through Vulkan (on by default), which ignores CUDA_VISIBLE_DEVICES and would
 	// let one instance spill onto its neighbours' cards; -1 hides Vulkan devices (docs/gpu.mdx). A user's own choice wins.
 	env['GGML_VK_VISIBLE_DEVICES'] ??= '-1';

@@ -2,9 +2,7 @@ import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync}
 import path from 'node:path';
 import {setTimeout as delay} from 'node:timers/promises';
 import {signalProcessGroup} from './ollama-command.js';
-import {
-	isOllamaCommandLine, isProcessAlive, processesInGroup, readProcessInfo, type ProcessInfo,
-} from './process-info.js';
+import {isProcessAlive, livingProcessesInGroup, readProcessInfo, type ProcessInfo} from './process-info.js';
 
 /**
  * Each running supervisor records its instances in <state dir>/pids/<its pid>.json, so that the next
@@ -19,7 +17,7 @@ export type RegisteredInstance = {
 	processGroup: number;
 	port: number;
 	startedAt: number;
-	/** From /proc/<pid>/stat; tells a recycled pid from ours. */
+	/** From /proc/<pid>/stat; tells a recycled pid from ours. Without it the instance cannot be identified, and is left alone. */
 	startTicks: number | undefined;
 };
 
@@ -66,7 +64,7 @@ export type OrphanCleanup = {
 /**
  * Stops instances recorded by supervisors that are no longer alive: SIGTERM to each instance's group,
  * SIGKILL after `graceMs`. A recorded pid is only touched while it is still the very process recorded
- * (same start time) and still an ollama process; pids are recycled.
+ * (same start time and process group); pids are recycled.
  */
 export async function cleanOrphans(stateDir: string, options: {graceMs?: number} = {}): Promise<OrphanCleanup[]> {
 	const directory = registryDir(stateDir);
@@ -107,6 +105,46 @@ export async function cleanOrphans(stateDir: string, options: {graceMs?: number}
 	return cleanups;
 }
 
+/** A process that a recorded ollama-multi started, or that ollama-multi itself. */
+export type RecordedHolder = {
+	pid: number;
+	supervisorPid: number;
+	/** Undefined when `pid` is the supervisor itself (its endpoint). */
+	instanceId: string | undefined;
+	supervisorRunning: boolean;
+};
+
+/** Whether `pid` is an ollama-multi recorded in `stateDir`, or one of the instance processes it recorded. */
+export function findRecordedHolder(stateDir: string, pid: number): RecordedHolder | undefined {
+	let names: string[];
+	try {
+		names = readdirSync(registryDir(stateDir)).filter(name => name.endsWith('.json'));
+	} catch {
+		return undefined;
+	}
+
+	const info = readProcessInfo(pid);
+	for (const name of names) {
+		const record = readRegistryFile(path.join(registryDir(stateDir), name));
+		if (record === undefined) {
+			continue;
+		}
+
+		const supervisorRunning = supervisorStillRuns(record);
+		if (pid === record.supervisorPid && supervisorRunning) {
+			return {pid, supervisorPid: record.supervisorPid, instanceId: undefined, supervisorRunning};
+		}
+
+		const instance = record.instances.find(candidate => info?.processGroup === candidate.processGroup
+			&& survivingProcesses(candidate).some(member => member.pid === pid));
+		if (instance !== undefined) {
+			return {pid, supervisorPid: record.supervisorPid, instanceId: instance.id, supervisorRunning};
+		}
+	}
+
+	return undefined;
+}
+
 function readRegistryFile(file: string): RegistryFile | undefined {
 	try {
 		const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<RegistryFile>;
@@ -129,17 +167,25 @@ function supervisorStillRuns(record: RegistryFile): boolean {
 	return info === undefined || record.supervisorStartTicks === undefined || info.startTicks === record.supervisorStartTicks;
 }
 
-/** The processes of a recorded instance that are still ours to stop. */
+/**
+ * The processes of a recorded instance that are still ours to stop, known by identity rather than by name: the
+ * recorded pid with its start time and process group, and whatever else is in that group. `--ollama` may be a
+ * wrapper (a script that sets limits, `nice`, a container shim) whose processes need not be called ollama.
+ */
 function survivingProcesses(instance: RegisteredInstance): ProcessInfo[] {
+	if (instance.startTicks === undefined) {
+		return [];
+	}
+
 	const leader = readProcessInfo(instance.pid);
-	if (leader !== undefined && instance.startTicks !== undefined && leader.startTicks !== instance.startTicks) {
+	if (leader !== undefined && (leader.startTicks !== instance.startTicks || leader.processGroup !== instance.processGroup)) {
 		// The pid now belongs to another process; whatever uses its group is not ours.
 		return [];
 	}
 
-	// With the leader gone, no new group can carry its number until a process gets that pid, so what is left in
-	// the group is the instance's runners.
-	return processesInGroup(instance.processGroup).filter(member => isOllamaCommandLine(member.commandLine));
+	// With the leader gone, the kernel gives no process its pid while the group lives on, so what is left in
+	// the group descends from the instance: its runners.
+	return livingProcessesInGroup(instance.processGroup);
 }
 
 async function stopRecordedInstances(instances: RegisteredInstance[], graceMs: number) {

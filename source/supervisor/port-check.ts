@@ -1,4 +1,6 @@
 import net from 'node:net';
+import {findRecordedHolder, type RecordedHolder} from './pid-registry.js';
+import {findListeningProcess} from './port-holder.js';
 
 export type PortClaim = {
 	host: string;
@@ -15,13 +17,18 @@ export class PortUnavailableError extends Error {
 	}
 }
 
-/** Throws a PortUnavailableError, with what to do about it, for the first port that cannot be bound. */
-export async function assertPortsFree(claims: PortClaim[]): Promise<void> {
+/**
+ * Throws a PortUnavailableError, with what to do about it, for the first port that cannot be bound. With
+ * `stateDir`, a port held by an ollama-multi recorded there (or by an instance it started) is named as such.
+ */
+export async function assertPortsFree(claims: PortClaim[], options: {stateDir?: string} = {}): Promise<void> {
 	for (const claim of claims) {
 		 
 		const code = await tryBind(claim.host, claim.port);
 		if (code !== undefined) {
-			throw new PortUnavailableError(describePortProblem(claim, code), claim, code);
+			const holderPid = code === 'EADDRINUSE' && options.stateDir !== undefined ? findListeningProcess(claim.port) : undefined;
+			const holder = holderPid === undefined ? undefined : findRecordedHolder(options.stateDir!, holderPid);
+			throw new PortUnavailableError(describePortProblem(claim, code, holder), claim, code);
 		}
 	}
 }
@@ -40,11 +47,15 @@ async function tryBind(host: string, port: number): Promise<string | undefined> 
 	});
 }
 
-export function describePortProblem(claim: PortClaim, code: string): string {
+export function describePortProblem(claim: PortClaim, code: string, holder?: RecordedHolder): string {
 	const where = `${claim.host}:${claim.port}`;
 	const isProxy = claim.purpose === 'proxy';
 	const flag = isProxy ? `--port ${claim.port === 11_434 ? 11_435 : claim.port + 1}` : '--base-port <another port>';
 	const role = isProxy ? 'the ollama-multi endpoint' : `instance ${claim.purpose}`;
+
+	if (code === 'EADDRINUSE' && holder !== undefined) {
+		return `Port ${where} (for ${role}) is held by ${describeHolder(holder)}, or pick another port with ${flag}. Nothing was started.`;
+	}
 
 	if (code === 'EADDRINUSE') {
 		const cause = isProxy && claim.port === 11_434
@@ -62,4 +73,15 @@ export function describePortProblem(claim: PortClaim, code: string): string {
 	}
 
 	return `Cannot listen on ${where} (for ${role}): ${code}. Nothing was started.`;
+}
+
+function describeHolder(holder: RecordedHolder): string {
+	const supervisor = holder.supervisorPid;
+	if (holder.supervisorRunning) {
+		const what = holder.instanceId === undefined ? 'another ollama-multi' : `${holder.instanceId} (pid ${holder.pid}) of another ollama-multi`;
+		return `${what}, still running as pid ${supervisor}: stop it first (q or Ctrl-C in its terminal, or \`kill ${supervisor}\`)`;
+	}
+
+	return `${holder.instanceId ?? 'an instance'} (pid ${holder.pid}), which an earlier ollama-multi (pid ${supervisor}) started and left behind when it was killed; `
+		+ `it did not stop when asked (stuck in the NVIDIA driver? see \`dmesg\`): \`kill -9 ${holder.pid}\``;
 }

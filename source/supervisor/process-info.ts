@@ -1,5 +1,4 @@
 import {readdirSync, readFileSync} from 'node:fs';
-import path from 'node:path';
 
 /** What /proc says about one process (Linux). Undefined fields: not readable here. */
 export type ProcessInfo = {
@@ -7,6 +6,8 @@ export type ProcessInfo = {
 	processGroup: number;
 	/** Clock ticks since boot at which it started: with the pid, identifies a process even when pids are recycled. */
 	startTicks: number;
+	/** R, S, D (uninterruptible: stuck in a driver), Z (exited, not yet reaped), ... */
+	state: string;
 	commandLine: string[];
 };
 
@@ -24,6 +25,7 @@ export function readProcessInfo(pid: number): ProcessInfo | undefined {
 		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
 		// The command name in parentheses may itself contain spaces and parentheses: split after the last ')'.
 		const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+		const state = fields[0] ?? '?';
 		const processGroup = Number(fields[2]);
 		const startTicks = Number(fields[19]);
 		const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(argument => argument !== '');
@@ -31,7 +33,7 @@ export function readProcessInfo(pid: number): ProcessInfo | undefined {
 			return undefined;
 		}
 
-		return {pid, processGroup, startTicks, commandLine};
+		return {pid, processGroup, startTicks, state, commandLine};
 	} catch {
 		return undefined;
 	}
@@ -65,10 +67,7 @@ export function processesInGroup(processGroup: number): ProcessInfo[] {
 	return members;
 }
 
-/**
- * True for `ollama serve`, `ollama runner ...`, and a script named ollama run by an interpreter
- * (`node .../ollama serve`, as the test double is).
- */
-export function isOllamaCommandLine(commandLine: string[]): boolean {
-	return commandLine.slice(0, 2).some(argument => path.basename(argument).startsWith('ollama'));
+/** Every live process (not a zombie) whose process group is `processGroup`. */
+export function livingProcessesInGroup(processGroup: number): ProcessInfo[] {
+	return processesInGroup(processGroup).filter(member => member.state !== 'Z');
 }

@@ -48,7 +48,7 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> implements Superv
 			const instance: ManagedInstance = new ManagedInstance({
 				plan,
 				binary: options.ollamaPath,
-				env: ollamaServeEnvironment({userEnv: env, gpuUuid: plan.gpu?.uuid ?? null, port: plan.port, parallel: options.parallel}),
+				env: ollamaServeEnvironment({userEnv: env, gpuUuid: plan.gpu?.uuid ?? null, gpuUuids: plan.gpus?.map(gpu => gpu.uuid), port: plan.port, parallel: options.parallel}),
 				capacity,
 				logFile: instanceLogFile(options.stateDir, plan.id),
 				logMaxBytes: options.logMaxBytes ?? defaultLogMaxBytes,

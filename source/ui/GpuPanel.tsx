@@ -3,7 +3,7 @@ import {Box} from 'ink';
 import type {DashboardInstance} from './dashboard-state.js';
 import {bar} from './bar.js';
 import {formatCount, formatMemoryPair, formatMilliseconds, formatPercent, formatPower, formatRate, formatTemperature} from './format.js';
-import {gpuLabel, lifecycleLine, modelLine, stateLabel, uptimeText} from './instance-text.js';
+import {gpuLabel, groupMemberText, lifecycleLine, modelLine, stateLabel, uptimeText} from './instance-text.js';
 import type {PanelDetail} from './layout.js';
 import {fitLine, lineWidth, pickFields, spread, truncateLine, type Line} from './segments.js';
 import {SegmentLine} from './SegmentLine.js';
@@ -68,6 +68,14 @@ function utilisationLine(view: DashboardInstance, width: number, rightWidth: num
 function sensorsLine(view: DashboardInstance, width: number): Line {
 	const telemetry = view.telemetry;
 	const ttft = view.traffic?.timeToFirstTokenMs;
+	if (view.groupTelemetry) {
+		// A group shows each GPU's memory and utilisation here, in CUDA order; TTFT if there is room.
+		return pickFields([
+			...view.groupTelemetry.map((member, position) => ({priority: 9 - position, line: [{text: 'GPU', dim: true}, {text: groupMemberText(member)}]})),
+			{priority: 1, line: [{text: 'TTFT ', dim: true}, {text: formatMilliseconds(ttft), colour: ttft === undefined ? 'gray' as const : undefined}]},
+		], width, 2);
+	}
+
 	return pickFields([
 		{priority: 3, line: [{text: 'TEMP ', dim: true}, {text: formatTemperature(telemetry?.temperatureC), colour: temperatureColour(telemetry?.temperatureC)}]},
 		{priority: 2, line: [{text: 'POW ', dim: true}, {text: formatPower(telemetry?.powerDrawW, telemetry?.powerLimitW), colour: powerColour(telemetry?.powerDrawW, telemetry?.powerLimitW)}]},
@@ -113,8 +121,28 @@ function tokensLine(view: DashboardInstance, width: number, prefix: Line = []): 
 	return [...head, {text: sparkline(traffic?.tokensPerSecondHistory ?? [], room), colour: 'cyan'}];
 }
 
+/** `--preload` models still loading there, not yet listed by /api/ps. */
+function loadingModels(view: DashboardInstance): string[] {
+	const loaded = new Set((view.traffic?.loadedModels ?? []).map(model => model.name));
+	return (view.preloading ?? []).filter(name => !loaded.has(name));
+}
+
+function loadingLine(names: string[], width: number): Line {
+	return spread([{text: names.join(', '), bold: true}], [{text: ' loading…', colour: 'cyan'}], width);
+}
+
 function modelLines(view: DashboardInstance, width: number, now: number, count: number): Line[] {
+	const loading = loadingModels(view);
 	const models = view.traffic?.loadedModels ?? [];
+	if (loading.length > 0) {
+		const rest = models.length === 0 ? Array.from({length: count - 1}, (): Line => []) : modelLines({...view, preloading: undefined}, width, now, count - 1);
+		return [loadingLine(loading, width), ...rest].slice(0, count);
+	}
+
+	if (count <= 0) {
+		return [];
+	}
+
 	if (models.length === 0) {
 		return [[{text: 'no model loaded', dim: true}], ...Array.from({length: count - 1}, (): Line => [])];
 	}
@@ -137,6 +165,11 @@ function modelLines(view: DashboardInstance, width: number, now: number, count: 
 }
 
 function compactModelLine(view: DashboardInstance, width: number, now: number): Line {
+	const loading = loadingModels(view);
+	if (loading.length > 0) {
+		return loadingLine(loading, width);
+	}
+
 	const models = view.traffic?.loadedModels ?? [];
 	if (models.length === 0) {
 		return [{text: 'no model loaded', dim: true}];

@@ -1,4 +1,5 @@
 import type {Gpu, GpuSample} from '../gpu/gpu.js';
+import {combineReadings, instanceGpus} from '../gpu/instance-gpus.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {InstanceTraffic, ProxySnapshot} from '../proxy/proxy-snapshot.js';
 
@@ -12,7 +13,12 @@ export type DashboardInstance = {
 	/** The inventory's name for its GPU, else the supervisor's. */
 	gpuName: string | undefined;
 	traffic: InstanceTraffic | undefined;
+	/** The instance's GPUs as one unit (see combineReadings). */
 	telemetry: GpuTelemetry | undefined;
+	/** Each GPU of a `--gpus 0+1` group; absent for an instance on one GPU. */
+	groupTelemetry?: Array<{index: number; telemetry: GpuTelemetry | undefined}>;
+	/** `--preload` models loading there now; absent when none. */
+	preloading?: string[];
 };
 
 export type FleetHeader = Omit<ProxySnapshot, 'instances'> & {
@@ -37,6 +43,7 @@ export type DashboardInputs = {
 	proxy: ProxySnapshot;
 	samples: GpuSample[];
 	inventory: Gpu[];
+	preloading?: ReadonlyMap<string, string[]>;
 	startedAt: number;
 	now: number;
 	/** Remote upstreams' figures by instance id (an ollama-multi peer reports its GPUs). */
@@ -70,22 +77,40 @@ function sumKnown(values: Array<number | null | undefined>): number | null {
 	return total;
 }
 
+/** "2× NVIDIA H200", or the names joined when the GPUs of a group differ. */
+function groupName(names: string[]): string {
+	const distinct = [...new Set(names)];
+	return distinct.length === 1 ? `${names.length}× ${distinct[0]!}` : distinct.join(' + ');
+}
+
 /** Joins instances with their traffic (by instance id) and their GPU's sample and inventory entry (by GPU uuid). */
 export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 	const trafficById = new Map(inputs.proxy.instances.map(traffic => [traffic.instanceId, traffic]));
 	const sampleByUuid = new Map(inputs.samples.map(sample => [sample.uuid, sample]));
 	const gpuByUuid = new Map(inputs.inventory.map(gpu => [gpu.uuid, gpu]));
 	const instances = inputs.instances.map((instance): DashboardInstance => {
-		const uuid = instance.gpu?.uuid;
-		const gpu = uuid === undefined ? undefined : gpuByUuid.get(uuid);
-		const sample = uuid === undefined ? undefined : sampleByUuid.get(uuid);
-		return {
+		const members = instanceGpus(instance).map(member => ({
+			index: member.index,
+			name: gpuByUuid.get(member.uuid)?.name ?? member.name,
+			telemetry: telemetryFrom(sampleByUuid.get(member.uuid), gpuByUuid.get(member.uuid)),
+		}));
+		const view: DashboardInstance = {
 			id: instance.id,
 			instance,
-			gpuName: gpu?.name ?? instance.gpu?.name,
+			gpuName: members.length > 1 ? groupName(members.map(member => member.name)) : (members[0]?.name ?? instance.gpu?.name),
 			traffic: trafficById.get(instance.id),
-			telemetry: telemetryFrom(sample, gpu) ?? inputs.remoteTelemetry?.get(instance.id),
+			telemetry: (members.length > 1 ? combineReadings(members.map(member => member.telemetry)) : members[0]?.telemetry) ?? inputs.remoteTelemetry?.get(instance.id),
 		};
+		if (members.length > 1) {
+			view.groupTelemetry = members.map(({index, telemetry}) => ({index, telemetry}));
+		}
+
+		const preloading = inputs.preloading?.get(instance.id);
+		if (preloading && preloading.length > 0) {
+			view.preloading = preloading;
+		}
+
+		return view;
 	});
 	const {instances: _traffic, ...proxy} = inputs.proxy;
 	return {

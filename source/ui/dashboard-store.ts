@@ -11,6 +11,8 @@ export type DashboardSources = {
 	proxy: {snapshot(): ProxySnapshot; on(name: 'change', listener: () => void): () => void};
 	gpuMonitor?: {snapshot(): GpuSample[]; on(name: 'samples', listener: () => void): () => void};
 	inventory: Gpu[];
+	/** `--preload` loads in progress, per instance id. */
+	preloads?: {snapshot(): Map<string, string[]>; on(name: 'change', listener: () => void): () => void};
 	startedAt: number;
 	now?: () => number;
 	/** How often pending changes are gathered into one published state. */
@@ -47,6 +49,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 		proxy: sources.proxy.snapshot(),
 		samples: sources.gpuMonitor?.snapshot() ?? [],
 		inventory: sources.inventory,
+		preloading: sources.preloads?.snapshot(),
 		startedAt: sources.startedAt,
 		now: now(),
 		remoteTelemetry: remoteTelemetryById(sources.supervisor.remoteDetails?.()),
@@ -66,6 +69,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 		}),
 		sources.proxy.on('change', markDirty),
 		...(sources.gpuMonitor ? [sources.gpuMonitor.on('samples', markDirty)] : []),
+		...(sources.preloads ? [sources.preloads.on('change', markDirty)] : []),
 	];
 
 	const flush = () => {

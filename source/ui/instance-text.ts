@@ -1,6 +1,7 @@
 import type {DashboardInstance} from './dashboard-state.js';
 import type {LoadedModel} from '../proxy/proxy-snapshot.js';
-import {formatBytes, formatDuration, formatExpiry} from './format.js';
+import {isSpilled, gpuSharePercent} from '../models/cpu-spill.js';
+import {formatBytes, formatDuration, formatExpiry, formatMemoryPair, formatPercent} from './format.js';
 import type {Line} from './segments.js';
 import {stateColour, type Colour} from './theme.js';
 
@@ -30,22 +31,26 @@ export function gpuLabel(view: DashboardInstance): string {
 	return view.gpuName ?? (view.instance.gpu ? `GPU ${view.instance.gpu.index}` : 'CPU');
 }
 
-/** "100% GPU" like `ollama ps`, or the CPU share when the model spilled out of VRAM. */
-export function placement(model: LoadedModel): {text: string; colour?: Colour} {
+/** One GPU of a group, for the panel's per-GPU line: "0 12.1/24.0G 45%". */
+export function groupMemberText(member: {index: number; telemetry: {memoryUsedMiB: number | null; memoryTotalMiB: number | null; utilizationPercent: number | null} | undefined}): string {
+	const telemetry = member.telemetry;
+	return `${member.index} ${formatMemoryPair(telemetry?.memoryUsedMiB, telemetry?.memoryTotalMiB)} ${formatPercent(telemetry?.utilizationPercent ?? null)}`;
+}
+
+/**
+ * "100% GPU" like `ollama ps`; a model that spilled out of VRAM shows its GPU share as a warning ("78% GPU!"):
+ * the rest of it runs on the CPU, many times slower.
+ */
+export function placement(model: LoadedModel): {text: string; colour?: Colour; bold?: boolean} {
 	if (model.sizeBytes <= 0) {
 		return {text: ''};
 	}
 
-	const onGpu = Math.round((model.sizeVramBytes / model.sizeBytes) * 100);
-	if (onGpu >= 100) {
+	if (!isSpilled(model)) {
 		return {text: '100% GPU'};
 	}
 
-	if (onGpu <= 0) {
-		return {text: '100% CPU', colour: 'yellow'};
-	}
-
-	return {text: `${100 - onGpu}% CPU`, colour: 'yellow'};
+	return {text: `${gpuSharePercent(model)}% GPU!`, colour: 'yellow', bold: true};
 }
 
 export function modelLine(model: LoadedModel, now: number): {name: Line; details: Line} {
@@ -53,7 +58,7 @@ export function modelLine(model: LoadedModel, now: number): {name: Line; details
 	const expiry = formatExpiry(model.expiresAt, now);
 	const details: Line = [{text: formatBytes(model.sizeBytes)}];
 	if (where.text) {
-		details.push({text: ` ${where.text}`, colour: where.colour, dim: where.colour === undefined});
+		details.push({text: ` ${where.text}`, colour: where.colour, bold: where.bold, dim: where.colour === undefined});
 	}
 
 	if (expiry) {

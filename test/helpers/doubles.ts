@@ -49,6 +49,15 @@ export type FleetModel = {
 	embeddingLength?: number;
 	installed?: boolean;
 	loadMs?: number;
+	/** GGUF metadata for /api/show model_info; defaults are a real model's of about parameterSize. */
+	architecture?: string;
+	blockCount?: number;
+	headCount?: number;
+	headCountKv?: number;
+	headDim?: number;
+	feedForwardLength?: number;
+	vocabSize?: number;
+	trainContextLength?: number;
 };
 
 export type FleetConfig = {

@@ -1,6 +1,6 @@
 import {mkdirSync} from 'node:fs';
 import {UsageError} from '../../app/cli-flags.js';
-import {detectGpus, GpuSelectionError, selectGpus} from '../../gpu/detect-gpus.js';
+import {detectGpus, GpuSelectionError, selectGpuGroups} from '../../gpu/detect-gpus.js';
 import type {Gpu} from '../../gpu/gpu.js';
 import {planInstances, type InstancePlan} from '../../supervisor/instance-plan.js';
 import {checkOllamaVersion, OllamaNotFoundError, resolveOllamaBinary} from '../../supervisor/ollama-command.js';
@@ -49,7 +49,7 @@ export async function preflight(options: UpOptions, log: Pick<UpLog, 'info' | 'w
 	await assertPortsFree([
 		{host: options.host, port: options.port, purpose: 'proxy'},
 		...instances.map(instance => ({host: '127.0.0.1', port: instance.port, purpose: instance.id})),
-	]);
+	], {stateDir: options.stateDir});
 	return {ollamaPath, instances, gpus, detectedGpuCount};
 }
 
@@ -66,8 +66,8 @@ async function planFleet(options: UpOptions, log: Pick<UpLog, 'warn'>): Promise<
 			log.warn(warning);
 		}
 
-		const gpus = selectGpus(detection.gpus, options.gpus);
-		return {instances: planInstances(gpus, options.basePort), gpus, detectedGpuCount: detection.gpus.length};
+		const groups = selectGpuGroups(detection.gpus, options.gpus);
+		return {instances: planInstances(groups, options.basePort), gpus: groups.flat(), detectedGpuCount: detection.gpus.length};
 	}
 
 	if (options.gpus !== undefined && options.gpus.trim() !== '' && options.gpus.trim().toLowerCase() !== 'all') {

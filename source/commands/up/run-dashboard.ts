@@ -13,7 +13,8 @@ export type DashboardRun = {
 /** The dashboard until q, Ctrl-C (a key press in raw mode), SIGTERM or SIGHUP; a second one kills the instances at once. */
 export async function runDashboard({fleet, inventory, readonly}: DashboardRun): Promise<void> {
 	await fleet.supervisor.start();
-	const store = createDashboardStore({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, inventory, startedAt: fleet.startedAt});
+	fleet.preloader.whenFleetSettles(fleet.supervisor);
+	const store = createDashboardStore({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, preloads: fleet.preloader, inventory, startedAt: fleet.startedAt});
 	const latch = stopOnSignals({
 		stop: async () => fleet.stop(),
 		kill: () => fleet.kill(),

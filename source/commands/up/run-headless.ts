@@ -15,11 +15,14 @@ export type HeadlessRun = {
 /** One log line per event until SIGINT, SIGTERM or SIGHUP; the same signal again kills the instances at once. */
 export async function runHeadless({fleet, plan, strategy, format, write}: HeadlessRun): Promise<void> {
 	const reporter = startHeadlessReporter({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, format, write});
+	fleet.proxy.on('warning', message => reporter.warn(message));
 	const endpoint = fleet.proxy.snapshot().address;
 	const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
-	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${instance.gpu.uuid})` : ''}`).join(', ');
+	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${(instance.gpus ?? [instance.gpu]).map(gpu => gpu.uuid).join(',')})` : ''}`).join(', ');
 	reporter.info(`Ollama API on ${endpoint} (${strategy}); starting ${instanceCount}: ${instanceList}; Ctrl-C or SIGTERM stops them all`);
+	fleet.setNotes(reporter);
 	await fleet.supervisor.start();
+	fleet.preloader.whenFleetSettles(fleet.supervisor);
 	const latch = stopOnSignals({
 		async stop(signal) {
 			reporter.info(`${signal}: stopping every instance (${signal === 'SIGINT' ? 'Ctrl-C again' : 'the same signal again'} kills them at once)`);

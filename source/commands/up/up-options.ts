@@ -3,6 +3,8 @@ import {
 	type LogFormat, type Strategy,
 } from '../../app/cli-flags.js';
 import {resolveStateDir} from '../../app/state-dir.js';
+import {defaultStartWaitMs} from '../../proxy/start-wait.js';
+import {parsePreloadSpec, type PreloadEntry} from '../../models/preload.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
 import {parseUpstreamAddresses, type UpstreamAddress} from '../../upstream/upstream-address.js';
 
@@ -19,6 +21,8 @@ export type UpOptions = {
 	ollama: string | undefined;
 	parallel: number | undefined;
 	maxQueue: number;
+	/** `--start-wait`, in ms: how long requests wait for an instance that is starting. */
+	startWaitMs: number;
 	strategy: Strategy;
 	/** False with --no-ui, or when stdout is not a terminal. */
 	ui: boolean;
@@ -29,6 +33,8 @@ export type UpOptions = {
 	stateDir: string;
 	/** The environment instances inherit. */
 	env: NodeJS.ProcessEnv;
+	/** `--preload`: models loaded when the fleet starts. */
+	preload?: PreloadEntry[];
 	timings?: Partial<SupervisorTimings>;
 	/** `--upstream`: servers routed to but not run by ollama-multi. */
 	upstreams?: UpstreamAddress[];
@@ -47,6 +53,7 @@ export type UpFlags = {
 	ollama?: string;
 	parallel?: string;
 	maxQueue?: string;
+	startWait?: string;
 	strategy?: string;
 	ui?: boolean;
 	readonly?: boolean;
@@ -54,6 +61,7 @@ export type UpFlags = {
 	apiKey?: string;
 	logFormat?: string;
 	stateDir?: string;
+	preload?: string;
 	upstream?: string[];
 	upstreamToken?: string;
 	publicMetrics?: boolean;
@@ -72,6 +80,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		ollama: stringFlag('ollama', flags.ollama),
 		parallel: parseCount('parallel', stringFlag('parallel', flags.parallel), 1),
 		maxQueue: parseCount('max-queue', stringFlag('max-queue', flags.maxQueue), 0) ?? defaultMaxQueue,
+		startWaitMs: (parseCount('start-wait', stringFlag('start-wait', flags.startWait), 0) ?? defaultStartWaitMs / 1000) * 1000,
 		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'least-busy'),
 		ui: (flags.ui ?? true) && stdoutIsTty,
 		readonly: flags.readonly ?? false,
@@ -80,6 +89,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		logFormat: parseChoice('log-format', stringFlag('log-format', flags.logFormat), logFormats, 'text'),
 		stateDir: resolveStateDir(stringFlag('state-dir', flags.stateDir), env),
 		env,
+		preload: parsePreloadSpec(stringFlag('preload', flags.preload)),
 		upstreams: parseUpstreamAddresses(flags.upstream ?? []),
 		upstreamToken: stringFlag('upstream-token', flags.upstreamToken),
 		publicMetrics: flags.publicMetrics ?? false,

@@ -1,10 +1,13 @@
 import {errorDialectOf, type ErrorDialect} from '../api-error.js';
-import {isGenerationRoute, normalizeRoute, pathOf, routeKind, type RouteKind} from '../proxy-routes.js';
+import {MalformedPathError, decodeRequestPath} from '../decode-path.js';
+import {isGenerationRoute, normalizeRoute, pathOf, routeKind, tidyPath, type RouteKind} from '../proxy-routes.js';
 
 /** What the proxy needs to know of a request before reading its body. */
 export type ClassifiedRoute = {
-	/** The path without query, duplicate slashes and trailing slash. */
+	/** The path as Ollama routes it (percent-decoded), without query, duplicate slashes and trailing slash. */
 	readonly path: string;
+	/** Set when Ollama would refuse the path with 400 before routing it (a malformed escape): the reason. */
+	readonly malformed: string | undefined;
 	readonly method: string;
 	readonly kind: RouteKind;
 	/** Which error body the client expects. */
@@ -18,11 +21,24 @@ export type ClassifiedRoute = {
 };
 
 export function classify(url: string | undefined, method: string | undefined): ClassifiedRoute {
-	const path = pathOf(url);
+	let path: string;
+	let malformed: string | undefined;
+	try {
+		path = tidyPath(decodeRequestPath(url));
+	} catch (error) {
+		if (!(error instanceof MalformedPathError)) {
+			throw error;
+		}
+
+		path = pathOf(url);
+		malformed = error.message;
+	}
+
 	const verb = method ?? 'GET';
 	const kind = routeKind(verb, path);
 	return {
 		path,
+		malformed,
 		method: verb,
 		kind,
 		dialect: errorDialectOf(path),

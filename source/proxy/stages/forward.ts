@@ -122,6 +122,28 @@ export class Forwarder {
 		exchange.finish(499, 'client-closed', attempt?.lane.id);
 	}
 
+	/** Ends a request still in progress with a clean error (the proxy is stopping): an error line mid-stream, else 503. */
+	cutShort(exchange: Exchange, reason: string): void {
+		const attempt = exchange.current;
+		if (attempt && !attempt.settled) {
+			if (attempt.responded) {
+				this.#relay.failMidStream(exchange, attempt, reason, false);
+			} else {
+				this.settle(exchange, attempt, 'client-closed', false);
+			}
+
+			attempt.proxyReq?.destroy();
+			attempt.proxyRes?.destroy();
+		}
+
+		if (!exchange.finished) {
+			exchange.reject(503, reason);
+		}
+
+		// Whatever it still waits for (the queue, the store lock, an instance) lets go.
+		exchange.abort.abort();
+	}
+
 	/** Frees the attempt's slot and records how it went there. */
 	settle(exchange: Exchange, attempt: Attempt, outcome: Outcome, countsAgainst: boolean): void {
 		if (attempt.settled) {

@@ -39,7 +39,8 @@ export class ModelRequestHandler {
 			return;
 		}
 
-		if (lanes.candidates().length === 0) {
+		// With an instance on its way the request waits for it in the queue (the start-wait); else it fails now.
+		if (lanes.candidates().length === 0 && !lanes.anyComingUp()) {
 			exchange.reject(503, lanes.noneReadyMessage());
 			return;
 		}

@@ -1,6 +1,7 @@
 import type {Exchange} from '../exchange.js';
 import type {Lanes} from '../lanes.js';
 import type {Placement} from '../placement.js';
+import type {StartWait} from '../start-wait.js';
 import type {Forwarder} from './forward.js';
 
 export type PassThroughOptions = {
@@ -8,6 +9,7 @@ export type PassThroughOptions = {
 	placement: Placement;
 	forwarder: Forwarder;
 	maxBodyBytes: number;
+	startWait: StartWait;
 };
 
 /** Everything without a model or a fleet-wide meaning (tags, show, version, blobs...): any running instance answers. */
@@ -23,6 +25,14 @@ export class PassThroughHandler {
 		const {method} = exchange;
 		if ((method === 'GET' || method === 'HEAD' || method === 'OPTIONS') && !(await exchange.readBody(this.#options.maxBodyBytes))) {
 			return;
+		}
+
+		const {lanes, startWait} = this.#options;
+		if (lanes.running().length === 0) {
+			await startWait.until(() => lanes.running().length > 0, exchange.arrivedAt, exchange.abort.signal);
+			if (exchange.finished) {
+				return;
+			}
 		}
 
 		this.dispatch(exchange);

@@ -118,14 +118,17 @@ export class Relay {
 		});
 	}
 
-	/** After the first byte there is no retry: the client sees the failure the way Ollama shows one mid-stream. */
-	failMidStream(exchange: Exchange, attempt: Attempt, reason: string): void {
+	/**
+	 * After the first byte there is no retry: the client sees the failure the way Ollama shows one mid-stream.
+	 * `byInstance` false: the proxy itself ends it (shutting down); the instance is not blamed.
+	 */
+	failMidStream(exchange: Exchange, attempt: Attempt, reason: string, byInstance = true): void {
 		if (attempt.settled) {
 			return;
 		}
 
 		const {res} = exchange;
-		const message = `${attempt.lane.id} failed mid-response: ${reason}`;
+		const message = byInstance ? `${attempt.lane.id} failed mid-response: ${reason}` : reason;
 		const format = streamFormatOf(String(res.getHeader('content-type') ?? attempt.proxyRes?.headers['content-type'] ?? ''));
 		const chunked = res.getHeader('content-length') === undefined && attempt.proxyRes?.headers['content-length'] === undefined;
 		if (chunked && format === 'ndjson') {
@@ -136,7 +139,7 @@ export class Relay {
 			res.destroy();
 		}
 
-		this.#options.settle(exchange, attempt, 'failed', true);
+		this.#options.settle(exchange, attempt, 'failed', byInstance);
 		exchange.finish(res.statusCode, 'failed', attempt.lane.id);
 	}
 }

@@ -1,5 +1,6 @@
 import type {Exchange} from '../exchange.js';
 import type {Lanes} from '../lanes.js';
+import type {StartWait} from '../start-wait.js';
 import {StoreWriteLock} from '../store-write-lock.js';
 import type {FleetWide} from './fleet-wide.js';
 import type {PassThroughHandler} from './pass-through.js';
@@ -9,6 +10,7 @@ export type StoreWriteOptions = {
 	fleet: FleetWide;
 	passThrough: PassThroughHandler;
 	maxBodyBytes: number;
+	startWait: StartWait;
 };
 
 /** Pull, push, create, copy and delete: one at a time fleet-wide, as they write the one shared model store. */
@@ -30,7 +32,12 @@ export class StoreWriteHandler {
 			return;
 		}
 
-		const {lanes} = this.#options;
+		const {lanes, startWait} = this.#options;
+		await startWait.until(() => lanes.running().length > 0, exchange.arrivedAt, exchange.abort.signal);
+		if (exchange.finished) {
+			return;
+		}
+
 		if (lanes.running().length === 0) {
 			exchange.reject(503, lanes.noneReadyMessage());
 			return;

@@ -122,10 +122,47 @@ function normalizeModel(model) {
 		contextLength: model.contextLength ?? 4096,
 		speedFactor: model.speedFactor ?? 1,
 		embedding: model.embedding === true,
-		embeddingLength: model.embeddingLength ?? (model.embedding ? 768 : 3072),
 		installed: model.installed !== false,
 		loadMs: model.loadMs,
+		...architectureOf(model),
 	};
+}
+
+/**
+ * The GGUF metadata /api/show reports in model_info. Values a fleet model does not give are those of a real
+ * model of about its parameter count (llama3.2:3b, llama3.1:8b, qwen2.5:14b, qwen2.5:32b, llama3.1:70b).
+ */
+function architectureOf(model) {
+	const parameters = parameterCount(model.parameterSize ?? '3B');
+	const typical = model.embedding
+		? {blockCount: 12, embeddingLength: 768, headCount: 12, headCountKv: 12, feedForwardLength: 3072, vocabSize: 30_522, trainContextLength: 2048}
+		: [
+			{upTo: 5e9, blockCount: 28, embeddingLength: 3072, headCount: 24, headCountKv: 8, feedForwardLength: 8192},
+			{upTo: 10e9, blockCount: 32, embeddingLength: 4096, headCount: 32, headCountKv: 8, feedForwardLength: 14_336},
+			{upTo: 20e9, blockCount: 48, embeddingLength: 5120, headCount: 40, headCountKv: 8, feedForwardLength: 13_824},
+			{upTo: 45e9, blockCount: 64, embeddingLength: 5120, headCount: 40, headCountKv: 8, feedForwardLength: 27_648},
+			{upTo: Number.POSITIVE_INFINITY, blockCount: 80, embeddingLength: 8192, headCount: 64, headCountKv: 8, feedForwardLength: 28_672},
+		].find(row => parameters <= row.upTo);
+	const embeddingLength = model.embeddingLength ?? typical.embeddingLength;
+	const headCount = model.headCount ?? typical.headCount;
+	return {
+		parameterCount: parameters,
+		architecture: model.architecture ?? (model.family ?? 'llama').replace(/-/g, ''),
+		blockCount: model.blockCount ?? typical.blockCount,
+		embeddingLength,
+		headCount,
+		headCountKv: model.headCountKv ?? typical.headCountKv,
+		headDim: model.headDim ?? Math.round(embeddingLength / headCount),
+		feedForwardLength: model.feedForwardLength ?? typical.feedForwardLength,
+		vocabSize: model.vocabSize ?? typical.vocabSize ?? 128_256,
+		trainContextLength: model.trainContextLength ?? typical.trainContextLength ?? 131_072,
+	};
+}
+
+function parameterCount(label) {
+	const value = Number.parseFloat(label);
+	const unit = String(label).trim().slice(-1).toUpperCase();
+	return Math.round(value * (unit === 'M' ? 1e6 : (unit === 'K' ? 1e3 : 1e9)));
 }
 
 export function stateDir(env = process.env) {
@@ -197,6 +234,15 @@ function migAsGpu(fleet, uuid) {
 	}
 
 	return undefined;
+}
+
+/** MiB that one loaded model (a state file's `loaded` entry) holds on GPU `uuid`; split models list `gpus`. */
+export function vramOnGpu(loaded, uuid) {
+	if (Array.isArray(loaded.gpus) && loaded.gpus.length > 0) {
+		return loaded.gpus.filter(part => part.uuid === uuid).reduce((sum, part) => sum + (part.vramMiB ?? 0), 0);
+	}
+
+	return loaded.gpu === uuid ? (loaded.sizeVramMiB ?? 0) : 0;
 }
 
 export function writeJsonAtomic(file, value) {

@@ -1,5 +1,5 @@
 // Live readings of each fleet GPU, derived from the state files of the running fake ollama instances.
-import {OLLAMA_SCRIPT, readLiveStates} from './fleet.mjs';
+import {OLLAMA_SCRIPT, readLiveStates, vramOnGpu} from './fleet.mjs';
 
 function noise(amplitude) {
 	return (Math.random() * 2 - 1) * amplitude;
@@ -19,23 +19,25 @@ export function liveReadings(fleet, env = process.env) {
 		const migUsed = new Map();
 		for (const state of states) {
 			for (const model of state.loaded ?? []) {
-				const migInstance = gpu.mig.find(instance => instance.uuid === model.gpu);
-				if (model.gpu !== gpu.uuid && !migInstance) {
+				const migInstance = gpu.mig.find(instance => vramOnGpu(model, instance.uuid) > 0 || instance.uuid === model.gpu);
+				const onThisGpu = vramOnGpu(model, gpu.uuid);
+				const onGpu = migInstance ? vramOnGpu(model, migInstance.uuid) : onThisGpu;
+				if (!migInstance && onThisGpu === 0 && model.gpu !== gpu.uuid) {
 					continue;
 				}
 
 				if (migInstance) {
-					migUsed.set(migInstance.uuid, (migUsed.get(migInstance.uuid) ?? 0) + (model.sizeVramMiB ?? 0));
+					migUsed.set(migInstance.uuid, (migUsed.get(migInstance.uuid) ?? 0) + onGpu);
 				}
 
-				vramMiB += model.sizeVramMiB ?? 0;
+				vramMiB += onGpu;
 				busy += model.busy ?? 0;
 				capacity += state.numParallel ?? 1;
 				processes.push({
 					pid: model.runnerPid ?? state.pid,
 					type: 'C',
 					name: OLLAMA_SCRIPT,
-					usedMemoryMiB: model.sizeVramMiB ?? 0,
+					usedMemoryMiB: onGpu,
 				});
 			}
 		}

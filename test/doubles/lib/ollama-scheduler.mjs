@@ -223,7 +223,8 @@ export class Scheduler {
 	}
 
 	#freeMiB(gpu) {
-		const own = [...this.runners.values()].filter(runner => runner.gpu === gpu.uuid).reduce((sum, runner) => sum + runner.vramMiB, 0);
+		const own = [...this.runners.values()].flatMap(runner => runner.placements)
+			.filter(part => part.uuid === gpu.uuid).reduce((sum, part) => sum + part.vramMiB, 0);
 		return gpu.memoryTotalMiB - gpu.reservedMiB - gpu.baseUsedMiB - own - this.options.otherUsageMiB(gpu.uuid);
 	}
 
@@ -246,6 +247,36 @@ export class Scheduler {
 		return true;
 	}
 
+	/**
+	 * Where a model of needMiB goes, like Ollama's pickBestFullFitByLibrary: the one GPU with the most free
+	 * memory if it fits there, else as few GPUs as hold it (most free first), split in proportion to their free
+	 * memory; with nothing else loaded and still no fit, every GPU takes what it can and the rest runs on the CPU.
+	 */
+	#placeOnGpus(needMiB) {
+		const byFree = this.options.gpus.map(gpu => ({gpu, free: this.#freeMiB(gpu)})).sort((a, b) => b.free - a.free);
+		for (let count = 1; count <= byFree.length; count++) {
+			const subset = byFree.slice(0, count);
+			const free = subset.reduce((sum, item) => sum + Math.max(0, item.free), 0);
+			if (free >= needMiB) {
+				return {placements: splitByFree(subset, needMiB), offloadFactor: 1};
+			}
+		}
+
+		if (this.runners.size > 0) {
+			return undefined;
+		}
+
+		const usable = byFree.filter(item => item.free > 0);
+		const vramMiB = usable.reduce((sum, item) => sum + item.free, 0);
+		const gpuShare = vramMiB / needMiB;
+		// Per token, the GPU's layers run at GPU speed and the rest at the CPU's: the slow part dominates.
+		const cpuSlowdown = Math.max(1, (byFree[0]?.gpu.tokensPerSecond ?? 1) / Math.max(0.1, this.options.cpu.tokensPerSecond));
+		return {
+			placements: usable.map(item => ({uuid: item.gpu.uuid, vramMiB: item.free, tokensPerSecond: item.gpu.tokensPerSecond})),
+			offloadFactor: 1 / (gpuShare + (1 - gpuShare) * cpuSlowdown),
+		};
+	}
+
 	/** Starts loading `name` if there is room (evicting idle models as needed); false when it must wait. */
 	#startLoad(name, model) {
 		const needMiB = Scheduler.vramNeededMiB(model, this.numParallel);
@@ -260,16 +291,14 @@ export class Scheduler {
 		for (;;) {
 			if (gpus.length === 0) {
 				if (this.#cpuFreeMiB() >= needMiB || this.runners.size === 0) {
-					placement = {gpu: null, vramMiB: 0, offloadFactor: 1, tokensPerSecond: this.options.cpu.tokensPerSecond};
+					placement = {placements: [], offloadFactor: 1, tokensPerSecond: this.options.cpu.tokensPerSecond};
 				}
 			} else {
-				const best = gpus.map(gpu => ({gpu, free: this.#freeMiB(gpu)})).sort((a, b) => b.free - a.free)[0];
-				if (best.free >= needMiB) {
-					placement = {gpu: best.gpu.uuid, vramMiB: needMiB, offloadFactor: 1, tokensPerSecond: best.gpu.tokensPerSecond};
-				} else if (this.runners.size === 0) {
-					// Bigger than the whole GPU: the rest of the layers run on the CPU, much slower.
-					const vramMiB = Math.max(0, best.free);
-					placement = {gpu: vramMiB > 0 ? best.gpu.uuid : null, vramMiB, offloadFactor: 0.15 + 0.5 * (vramMiB / needMiB), tokensPerSecond: best.gpu.tokensPerSecond};
+				const onGpus = this.#placeOnGpus(needMiB);
+				if (onGpus) {
+					// A split model runs at the pace of its slowest GPU.
+					const speeds = onGpus.placements.map(part => part.tokensPerSecond);
+					placement = {...onGpus, tokensPerSecond: speeds.length > 0 ? Math.min(...speeds) : this.options.cpu.tokensPerSecond};
 				}
 			}
 
@@ -288,8 +317,9 @@ export class Scheduler {
 		const runner = {
 			name,
 			model,
-			gpu: placement.gpu,
-			vramMiB: placement.vramMiB,
+			gpu: placement.placements[0]?.uuid ?? null,
+			placements: placement.placements.map(({uuid, vramMiB}) => ({uuid, vramMiB})),
+			vramMiB: placement.placements.reduce((sum, part) => sum + part.vramMiB, 0),
 			totalMiB: needMiB,
 			offloadFactor: placement.offloadFactor,
 			tokensPerSecond,
@@ -341,6 +371,7 @@ export class Scheduler {
 				name: runner.name,
 				state: runner.state,
 				gpu: runner.gpu,
+				gpus: runner.placements,
 				sizeVramMiB: runner.vramMiB,
 				sizeMiB: runner.totalMiB,
 				runnerPid: runner.child?.pid,
@@ -349,4 +380,15 @@ export class Scheduler {
 			})),
 		};
 	}
+}
+
+/** needMiB over the GPUs of `subset`, in proportion to their free memory (whole MiB, summing to needMiB). */
+function splitByFree(subset, needMiB) {
+	const free = subset.reduce((sum, item) => sum + Math.max(0, item.free), 0);
+	let left = needMiB;
+	return subset.map((item, position) => {
+		const vramMiB = position === subset.length - 1 ? left : Math.round((needMiB * Math.max(0, item.free)) / free);
+		left -= vramMiB;
+		return {uuid: item.gpu.uuid, vramMiB, tokensPerSecond: item.gpu.tokensPerSecond};
+	});
 }
