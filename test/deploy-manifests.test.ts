@@ -132,6 +132,23 @@ describe('deploy/kubernetes: every manifest against its schema', () => {
 	});
 });
 
+describe('deploy/kubernetes: Prometheus', () => {
+	it('the readme\'s pod-discovery job reads the annotations the pods carry; the ServiceMonitor the Service\'s port', () => {
+		const job = /```yaml\n(- job_name: ollama-multi\n[\s\S]*?)```/.exec(readme)?.[1];
+		assert.ok(job, 'readme: the pod-discovery job');
+		const [config] = parse(job) as Array<{relabel_configs: Array<{source_labels: string[]; action?: string; regex?: string}>}>;
+		const annotations = pod.metadata.annotations as Record<string, string>;
+		// Prometheus names an annotation's label by replacing every character outside [a-zA-Z0-9_] with _.
+		const label = (annotation: string) => `__meta_kubernetes_pod_annotation_${annotation.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+		const keep = config!.relabel_configs.find(rule => rule.action === 'keep')!;
+		assert.deepEqual(keep.source_labels, [label('prometheus.io/scrape')]);
+		assert.ok(new RegExp(`^(?:${keep.regex!})$`).test(annotations['prometheus.io/scrape']!));
+		assert.ok(config!.relabel_configs.some(rule => rule.source_labels.includes(label('prometheus.io/port'))));
+		assert.equal(annotations['prometheus.io/path'], '/metrics');
+		assert.equal(findManifest(manifests, 'ServiceMonitor').object['spec'].endpoints[0].port, findManifest(manifests, 'Service').object['spec'].ports[0].name);
+	});
+});
+
 describe('deploy/kubernetes: the node pod', () => {
 	it('requests all of the node\'s GPUs through the device plugin, on GPU nodes only', () => {
 		const gpus = Number(container['resources'].limits['nvidia.com/gpu']);
