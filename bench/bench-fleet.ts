@@ -13,12 +13,14 @@ export type BenchFleet = {
 	stop(): Promise<void>;
 };
 
+export const fleetGpuUuid = (index: number) => `GPU-00000000-bench-0000-0000-${String(index).padStart(12, '0')}`;
+
 function fleetConfig(fleet: ScenarioFleet): FleetConfig {
 	return {
 		ollamaVersion: '0.12.3',
 		gpus: fleet.gpus.map((tokensPerSecond, index) => ({
 			name: `Bench GPU ${tokensPerSecond} tok/s`,
-			uuid: `GPU-00000000-bench-0000-0000-${String(index).padStart(12, '0')}`,
+			uuid: fleetGpuUuid(index),
 			memoryTotalMiB: fleet.memoryMiB,
 			tokensPerSecond,
 		})),

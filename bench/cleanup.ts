@@ -14,17 +14,28 @@ function runAll(): void {
 	cleanups.clear();
 }
 
-process.once('exit', runAll);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-	process.once(signal, () => {
-		console.error(`\nbench: ${signal}, stopping everything it started.`);
-		runAll();
-		process.exit(130);
-	});
+let installed = false;
+
+/** Installed with the first registration, so that merely importing this module changes nothing. */
+function installHandlers(): void {
+	if (installed) {
+		return;
+	}
+
+	installed = true;
+	process.once('exit', runAll);
+	for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+		process.once(signal, () => {
+			console.error(`\nbench: ${signal}, stopping everything it started.`);
+			runAll();
+			process.exit(130);
+		});
+	}
 }
 
 /** Registers a kill for something just started; call the returned function once it is stopped properly. */
 export function onCleanup(cleanup: () => void): () => void {
+	installHandlers();
 	cleanups.add(cleanup);
 	return () => {
 		cleanups.delete(cleanup);
@@ -33,6 +44,7 @@ export function onCleanup(cleanup: () => void): () => void {
 
 /** Ends the whole bench after `ms`, cleaning up, so that a hung run cannot hold the machine. */
 export function limitRunTime(ms: number): void {
+	installHandlers();
 	setTimeout(() => {
 		console.error(`bench: still running after ${Math.round(ms / 1000)} s, giving up.`);
 		runAll();

@@ -91,7 +91,6 @@ export async function drive(port: number, clients: ClientPlan[], limitMs: number
 							break;
 						}
 
-						 
 						results.push(await streamed(agent, port, client, planned, abort.signal, origin));
 					}
 

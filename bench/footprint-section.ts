@@ -27,7 +27,6 @@ type Running = {pid: number; /** Resolves once the program shows it is up (the d
 async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
-		 
 		const value = await probe();
 		if (value !== undefined) {
 			return value;
@@ -37,7 +36,6 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
 			throw new Error(`footprint: ${what} did not happen within ${timeoutMs / 1000} s`);
 		}
 
-		 
 		await sleep(200);
 	}
 }
@@ -104,7 +102,6 @@ async function lightLoad(port: number, ms: number): Promise<void> {
 	const startedAt = Date.now();
 	while (Date.now() - startedAt < ms) {
 		pending.push(send());
-		 
 		await sleep(500);
 	}
 

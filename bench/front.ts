@@ -12,7 +12,6 @@ export async function waitForHttp(port: number, timeoutMs: number, describe: () 
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
 		try {
-			 
 			await fetch(`http://127.0.0.1:${port}/`, {signal: AbortSignal.timeout(1000)});
 			return;
 		} catch {}
@@ -21,7 +20,6 @@ export async function waitForHttp(port: number, timeoutMs: number, describe: () 
 			throw new Error(`nothing answered on port ${port} within ${timeoutMs} ms: ${describe()}`);
 		}
 
-		 
 		await new Promise(resolve => {
 			setTimeout(resolve, 50);
 		});

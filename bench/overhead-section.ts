@@ -11,7 +11,7 @@ import {nginxAvailable, nginxInstallHint, startNginx} from './nginx-front.js';
 import {cpuSecondsOf} from './proc-stats.js';
 import {startProxy} from './proxy-front.js';
 import {percentile, ratio} from './stats.js';
-import {runWrk} from './wrk.js';
+import {runWrk, wrkAvailable, wrkInstallHint} from './wrk.js';
 
 export type OverheadCell = {front: string; requestsPerSecond: number; p50Ms: number; p99Ms: number; cpuMicrosPerRequest: number; errors: number};
 export type OverheadRow = {what: string; cells: OverheadCell[]};
@@ -43,7 +43,6 @@ async function firstByteTimes(port: number, count: number): Promise<{ttfb: numbe
 	const startedAt = performance.now();
 	try {
 		for (let index = 0; index < count; index++) {
-			 
 			ttfb.push(
 				await new Promise<number>((resolve, reject) => {
 					const sentAt = performance.now();
@@ -112,15 +111,19 @@ export async function runOverhead(log: (line: string) => void, seconds = 5): Pro
 			log(`(${nginxInstallHint} The overhead section runs without nginx.)`);
 		}
 
-		const proxy = await startProxy({strategy: 'least-busy', instances: [{port: fake.port, pid: fake.pid, uuid: 'GPU-00000000-bench-0000-0000-000000000000', name: 'Bench GPU', memoryTotalMiB: 24_564, capacity: 64}]}, proxyName);
+		const proxy = await startProxy({instances: [{port: fake.port, pid: fake.pid, uuid: 'GPU-00000000-bench-0000-0000-000000000000', name: 'Bench GPU', memoryTotalMiB: 24_564, capacity: 64}]}, proxyName);
 		fronts.push(proxy);
 		targets.push({front: proxyName, port: proxy.port, pids: () => proxy.pids()});
 
 		const rows: OverheadRow[] = [];
-		for (const row of rowsToRun) {
+		const runnable = wrkAvailable() ? rowsToRun : rowsToRun.filter(row => row.what === 'ttfb');
+		if (runnable.length < rowsToRun.length) {
+			log(`(${wrkInstallHint} Only the time-to-first-byte row runs.)`);
+		}
+
+		for (const row of runnable) {
 			const cells: OverheadCell[] = [];
 			for (const target of targets) {
-				 
 				const cell = await measure(target, row.what, row.connections, seconds);
 				cells.push(cell);
 				log(`overhead · ${row.label} · ${cell.front}: ${whole(cell.requestsPerSecond)} req/s, p50 ${millis(cell.p50Ms)} ms, p99 ${millis(cell.p99Ms)} ms, ${whole(cell.cpuMicrosPerRequest)} µs CPU/req${cell.errors ? `, ${cell.errors} errors` : ''}`);

@@ -7,11 +7,9 @@ import type {ProxyProcessConfig} from './proxy-process.js';
 
 const script = fileURLToPath(new URL('proxy-process.ts', import.meta.url));
 
-export async function startProxy(config: ProxyProcessConfig, name = `ollama-multi ${config.strategy}`): Promise<Front> {
-	const child = spawn(process.execPath, ['--import', 'tsx', script], {
-		env: {...process.env, BENCH_PROXY_CONFIG: JSON.stringify(config)},
-		stdio: ['pipe', 'pipe', 'pipe'],
-	});
+/** Starts the process at once and hands it the config when that is known (the fleet's ports, once it runs). */
+export async function startProxy(config: ProxyProcessConfig | Promise<ProxyProcessConfig>, name: string): Promise<Front> {
+	const child = spawn(process.execPath, ['--import', 'tsx', script], {stdio: ['pipe', 'pipe', 'pipe']});
 	const forget = onCleanup(() => killQuietly(child.pid));
 	const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
 	let log = '';
@@ -22,6 +20,8 @@ export async function startProxy(config: ProxyProcessConfig, name = `ollama-mult
 	child.stdout.setEncoding('utf8');
 	let port: number;
 	try {
+		child.stdin.on('error', () => {});
+		child.stdin.write(`${JSON.stringify(await config)}\n`);
 		port = await new Promise<number>((resolve, reject) => {
 			const timer = setTimeout(() => reject(new Error(`the proxy did not start within 20 s: ${log}`)), 20_000);
 			let out = '';

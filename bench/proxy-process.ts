@@ -1,7 +1,8 @@
 /**
  * The proxy alone in its own Node process (so its CPU can be read from /proc and it does not share an event
- * loop with the bench's clients): `node --import tsx bench/proxy-process.ts` with BENCH_PROXY_CONFIG set to a
- * ProxyProcessConfig. Prints `listening PORT` once it listens; exits on SIGTERM or when its parent goes away.
+ * loop with the bench's clients): `node --import tsx bench/proxy-process.ts`, then a ProxyProcessConfig as one
+ * JSON line on stdin (so the process can load while the fleet starts). Prints `listening PORT` once it listens;
+ * exits on SIGTERM or when its parent goes away (stdin ends).
  */
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
 import type {RoutingStrategy} from '../source/proxy/routing-policy.js';
@@ -9,11 +10,26 @@ import {instanceSnapshot} from '../test/proxy-test-kit.js';
 import {staticInstances} from './static-instances.js';
 
 export type ProxyProcessConfig = {
-	strategy: string;
+	/** Omitted: the proxy's default. */
+	strategy?: string;
 	instances: Array<{port: number; pid: number; uuid: string; name: string; memoryTotalMiB: number; capacity: number}>;
 };
 
-const config = JSON.parse(process.env['BENCH_PROXY_CONFIG'] ?? '') as ProxyProcessConfig;
+const firstLine = await new Promise<string>((resolve, reject) => {
+	let text = '';
+	process.stdin.setEncoding('utf8');
+	const onData = (chunk: string) => {
+		text += chunk;
+		if (text.includes('\n')) {
+			process.stdin.off('data', onData);
+			resolve(text.slice(0, text.indexOf('\n')));
+		}
+	};
+
+	process.stdin.on('data', onData);
+	process.stdin.once('end', () => reject(new Error('stdin ended before the config came')));
+});
+const config = JSON.parse(firstLine) as ProxyProcessConfig;
 const proxy = new OllamaProxy({
 	instances: staticInstances(
 		config.instances.map((instance, index) =>
@@ -26,7 +42,7 @@ const proxy = new OllamaProxy({
 		),
 	),
 	port: 0,
-	strategy: config.strategy as RoutingStrategy,
+	...(config.strategy === undefined ? {} : {strategy: config.strategy as RoutingStrategy}),
 });
 const {port} = await proxy.listen();
 process.stdout.write(`listening ${port}\n`);
@@ -38,5 +54,5 @@ const stop = async () => {
 
 process.once('SIGTERM', () => void stop());
 process.once('SIGINT', () => void stop());
-process.stdin.resume();
 process.stdin.once('end', () => void stop());
+process.stdin.resume();

@@ -3,15 +3,16 @@
  * least_conn), the same seeded requests, and the lower bound; tables and the issue's goals checked.
  */
 import {strategies} from '../source/app/cli-flags.js';
-import {startBenchFleet} from './bench-fleet.js';
+import {fleetGpuUuid, startBenchFleet, type BenchFleet} from './bench-fleet.js';
 import {drive, type RequestResult} from './drive.js';
 import type {Front} from './front.js';
 import {lowerBound, type LowerBound} from './lower-bound.js';
 import {seconds, table, times, verdict} from './markdown.js';
 import {nginxAvailable, nginxInstallHint, startNginx} from './nginx-front.js';
 import {startProxy} from './proxy-front.js';
+import type {ProxyProcessConfig} from './proxy-process.js';
 import type {Scenario} from './scenarios.js';
-import {percentile, ratio} from './stats.js';
+import {medianRun, percentile, ratio} from './stats.js';
 
 export const nginxPolicy = 'nginx least_conn';
 
@@ -83,59 +84,66 @@ function summarize(scenario: Scenario, policy: string, results: RequestResult[],
 	};
 }
 
-async function startFront(policy: string, ports: number[], pids: number[], scenario: Scenario): Promise<Front> {
-	if (policy === nginxPolicy) {
-		return startNginx(ports);
-	}
-
-	return startProxy({
+function proxyConfig(policy: string, scenario: Scenario, fleet: BenchFleet): ProxyProcessConfig {
+	return {
 		strategy: policy,
-		instances: ports.map((port, index) => ({
-			port,
-			pid: pids[index]!,
-			uuid: `GPU-00000000-bench-0000-0000-${String(index).padStart(12, '0')}`,
+		instances: fleet.fakes.map((fake, index) => ({
+			port: fake.port,
+			pid: fake.pid,
+			uuid: fleetGpuUuid(index),
 			name: `Bench GPU ${scenario.fleet.gpus[index]} tok/s`,
 			memoryTotalMiB: scenario.fleet.memoryMiB,
 			capacity: scenario.fleet.slots,
 		})),
-	});
+	};
 }
 
 export async function runScenario(scenario: Scenario, policy: string, bound: LowerBound): Promise<RunSummary> {
-	const fleet = await startBenchFleet(scenario.fleet);
+	const starting = startBenchFleet(scenario.fleet);
+	// The proxy process loads while the fleet starts, then learns the instances' ports.
+	const proxy = policy === nginxPolicy ? undefined : startProxy(starting.then(fleet => proxyConfig(policy, scenario, fleet)), policy);
+	let fleet: BenchFleet | undefined;
 	let front: Front | undefined;
 	try {
-		front = await startFront(policy, fleet.fakes.map(fake => fake.port), fleet.fakes.map(fake => fake.pid), scenario);
+		fleet = await starting;
+		front = await (proxy ?? startNginx(fleet.fakes.map(fake => fake.port)));
 		const limitMs = 20_000 + 8 * bound.ms;
 		const {results, timedOut} = await drive(front.port, scenario.clients, limitMs);
 		return summarize(scenario, policy, results, timedOut, fleet.loads().reduce((sum, count) => sum + count, 0), await fleet.served());
 	} finally {
-		await front?.close();
-		await fleet.stop();
+		await (front ?? (await proxy?.catch(() => undefined)))?.close();
+		await (fleet ?? (await starting.catch(() => undefined)))?.stop();
 	}
 }
 
-export async function runRouting(scenarios: Scenario[], log: (line: string) => void): Promise<ScenarioReport[]> {
+/**
+ * Every scenario with every policy; with `repeat` > 1 each pair runs that often (the policies' order rotating
+ * from round to round, so a slow spell on the machine does not always hit the same one) and the median run counts.
+ */
+export async function runRouting(scenarios: Scenario[], log: (line: string) => void, repeat = 1): Promise<ScenarioReport[]> {
 	if (!nginxAvailable()) {
 		log(`(${nginxInstallHint} The routing section runs without the nginx baseline.)`);
 	}
 
+	const names = policies();
 	const reports: ScenarioReport[] = [];
 	for (const scenario of scenarios) {
 		const bound = boundOf(scenario);
-		const runs: RunSummary[] = [];
-		for (const policy of policies()) {
-			 
-			const run = await runScenario(scenario, policy, bound);
-			runs.push(run);
-			log(
-				`${scenario.id} · ${policy}: makespan ${seconds(run.makespanMs)} s (${times(ratio(run.makespanMs, bound.ms))} bound), p50 ${seconds(run.latencyP50)} s, p99 ${seconds(run.latencyP99)} s, ` +
-					`${run.loads} loads, ${run.ok}/${run.planned} ok${run.timedOut ? ', TIMED OUT' : ''}` +
-					(run.interactive ? `, chat p99 idle ${seconds(run.interactive.idleP99)} s / flood ${seconds(run.interactive.floodP99)} s` : ''),
-			);
+		const runsByPolicy = new Map<string, RunSummary[]>(names.map(policy => [policy, []]));
+		for (let round = 0; round < repeat; round++) {
+			for (const [index] of names.entries()) {
+				const policy = names[(index + round) % names.length]!;
+				const run = await runScenario(scenario, policy, bound);
+				runsByPolicy.get(policy)!.push(run);
+				log(
+					`${scenario.id} · ${policy}: makespan ${seconds(run.makespanMs)} s (${times(ratio(run.makespanMs, bound.ms))} bound), p50 ${seconds(run.latencyP50)} s, p99 ${seconds(run.latencyP99)} s, ` +
+						`${run.loads} loads, ${run.ok}/${run.planned} ok${run.timedOut ? ', TIMED OUT' : ''}` +
+						(run.interactive ? `, chat p99 idle ${seconds(run.interactive.idleP99)} s / flood ${seconds(run.interactive.floodP99)} s` : ''),
+				);
+			}
 		}
 
-		reports.push({scenario, bound, runs});
+		reports.push({scenario, bound, runs: names.map(policy => medianRun(runsByPolicy.get(policy)!))});
 	}
 
 	return reports;

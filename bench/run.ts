@@ -4,10 +4,12 @@
  *
  *   --only ID,ID     scenarios whose id contains one of these (e.g. --only hetero); see --list
  *   --sections S,S   routing, overhead, footprint (default: all three)
+ *   --repeat N       run each scenario and policy N times, report the median run (default 1)
  *   --write          put the tables into bench/RESULTS.md between its markers
  *   --list           print the scenario ids and exit
  */
 import {readFileSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
 import {fileURLToPath} from 'node:url';
 import {limitRunTime} from './cleanup.js';
 import {footprintMarkdown, runFootprint} from './footprint-section.js';
@@ -43,27 +45,31 @@ if (scenarios.length === 0 && sections.has('routing')) {
 limitRunTime(Number(option('max-minutes') ?? 25) * 60_000);
 const startedAt = performance.now();
 const generated = new Map<string, string>();
-const measuredOn = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${process.platform}/${process.arch}, Node ${process.version}`;
+/** When, where, and how busy the machine was: the figures move with the load other programs put on it. */
+const measuredOn = () =>
+	`Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${process.platform}/${process.arch}, ${os.cpus().length} cores, Node ${process.version}, ` +
+	`load average ${os.loadavg()[0]!.toFixed(1)} at the end`;
 
 if (sections.has('routing')) {
 	console.log(`Routing: ${scenarios.length} scenario(s) × ${policies().join(', ')}; a fresh fleet for each run.`);
-	const reports = await runRouting(scenarios, line => console.log(line));
-	const partial = only.length > 0 ? ` (partial run: --only ${only.join(',')})` : '';
-	const markdown = `${measuredOn}${partial}.\n\n${routingMarkdown(reports)}`;
+	const repeat = Math.max(1, Number(option('repeat') ?? 1) || 1);
+	const reports = await runRouting(scenarios, line => console.log(line), repeat);
+	const partial = `${repeat > 1 ? `, median of ${repeat} runs each` : ''}${only.length > 0 ? ` (partial run: --only ${only.join(',')})` : ''}`;
+	const markdown = `${measuredOn()}${partial}.\n\n${routingMarkdown(reports)}`;
 	generated.set('routing', markdown);
 	console.log(`\n${markdown}`);
 }
 
 if (sections.has('overhead')) {
 	console.log('\nOverhead: one warm fake instance, direct / nginx / ollama-multi in front, wrk with one thread.');
-	const markdown = `${measuredOn}.\n\n${overheadMarkdown(await runOverhead(line => console.log(line)))}`;
+	const markdown = `${measuredOn()}.\n\n${overheadMarkdown(await runOverhead(line => console.log(line)))}`;
 	generated.set('overhead', markdown);
 	console.log(`\n${markdown}`);
 }
 
 if (sections.has('footprint')) {
 	console.log('\nFootprint: the real CLI over 8 fake GPUs, the supervisor process alone.');
-	const markdown = `${measuredOn}.\n\n${footprintMarkdown(await runFootprint(line => console.log(line)))}`;
+	const markdown = `${measuredOn()}.\n\n${footprintMarkdown(await runFootprint(line => console.log(line)))}`;
 	generated.set('footprint', markdown);
 	console.log(`\n${markdown}`);
 }

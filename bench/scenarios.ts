@@ -85,16 +85,16 @@ const three: Mix = [
 ];
 
 function floodScenario(): Scenario {
-	const target = fleet([150, 150], [smallModel(700)]);
-	const floodStartMs = 6500;
+	const target = fleet([300, 300], [smallModel(700)]);
+	const floodStartMs = 5500;
 	const random = seededRandom(909);
 	// Four one-token requests at the start load the model on both GPUs, so the idle phase measures warm chats.
 	const warmUp = Array.from({length: 4}, (_, index) => ({model: 'alpha:7b', tokens: 1, route: 'generate' as const, prompt: `warm up ${index}`, sendAt: 0}));
 	const flood = Array.from({length: 300}, (_, index) => ({...request(random, one, 16, 16, index), sendAt: floodStartMs}));
-	const chats = Array.from({length: 16}, (_, index) => ({...request(random, one, 32, 32, index, 'chat'), sendAt: 1000 * (index + 1)}));
+	const chats = Array.from({length: 12}, (_, index) => ({...request(random, one, 32, 32, index, 'chat'), sendAt: 1000 * (index + 1)}));
 	return {
 		id: 'flood',
-		title: 'One client floods 300 requests at 6.5 s while another sends one chat a second; 2 GPUs at 150 tok/s',
+		title: 'One client floods 300 requests of 16 tokens at 5.5 s while another sends one 32-token chat a second; 2 GPUs at 300 tok/s',
 		fleet: target,
 		clients: [
 			{name: 'batch', header: 'batch', mode: 'open', requests: [...warmUp, ...flood]},
@@ -112,15 +112,15 @@ export function allScenarios(): Scenario[] {
 	const twoSlow = fleet([150, 150], bigModels(['alpha:7b', 'beta:7b'], 2000), 1);
 	const threeOnFour = fleet([200, 200, 200, 200], bigModels(['alpha:7b', 'beta:7b', 'gamma:7b'], 1000), 1);
 	return [
-		{id: 'homogeneous-closed', title: '2 GPUs at 150 tok/s, one model, 8 clients × 6 requests of 32–96 tokens', fleet: homogeneous, clients: closedClients(11, 8, 6, one, 32, 96)},
-		{id: 'homogeneous-open', title: '2 GPUs at 150 tok/s, one model, Poisson at 0.8 × capacity, 40 requests', fleet: homogeneous, clients: [openClient(12, homogeneous, 0.8, 40, one, 32, 96)]},
-		{id: 'hetero-2gpu-closed', title: '2 GPUs at 80 and 30 tok/s, one model, 8 clients × 4 requests of 16–80 tokens', fleet: hetero2, clients: closedClients(21, 8, 4, one, 16, 80)},
-		{id: 'hetero-4gpu-closed', title: '4 GPUs at 320/220/140/80 tok/s, one model, 12 clients × 8 requests of 32–96 tokens', fleet: hetero4, clients: closedClients(22, 12, 8, one, 32, 96)},
-		{id: 'hetero-4gpu-open', title: '4 GPUs at 320/220/140/80 tok/s, one model, Poisson at 0.8 × capacity, 100 requests', fleet: hetero4, clients: [openClient(23, hetero4, 0.8, 100, one, 32, 96)]},
-		{id: 'two-models-0.7s-closed', title: '2 GPUs at 150 tok/s, two 7 GB models that do not both fit, one resident per GPU, 0.7 s loads, 8 clients × 5', fleet: twoFast, clients: closedClients(31, 8, 5, two, 32, 96)},
-		{id: 'two-models-2s-closed', title: 'as above with 2 s loads, 8 clients × 5', fleet: twoSlow, clients: closedClients(32, 8, 5, two, 32, 96)},
-		{id: 'two-models-2s-open', title: 'as above with 2 s loads, Poisson at 0.6 × capacity, 40 requests', fleet: twoSlow, clients: [openClient(33, twoSlow, 0.6, 40, two, 32, 96)]},
-		{id: 'three-models-4gpu-open', title: '4 GPUs at 200 tok/s, three 7 GB models (50/30/20 %), one resident per GPU, 1 s loads, Poisson at 0.7 × capacity, 80 requests', fleet: threeOnFour, clients: [openClient(41, threeOnFour, 0.7, 80, three, 32, 96)]},
+		{id: 'homogeneous-closed', title: '2 GPUs at 150 tok/s, one model, 8 clients × 4 requests of 32–96 tokens', fleet: homogeneous, clients: closedClients(11, 8, 4, one, 32, 96)},
+		{id: 'homogeneous-open', title: '2 GPUs at 150 tok/s, one model, Poisson at 0.8 × capacity, 30 requests', fleet: homogeneous, clients: [openClient(12, homogeneous, 0.8, 30, one, 32, 96)]},
+		{id: 'hetero-2gpu-closed', title: '2 GPUs at 80 and 30 tok/s, one model, 8 clients × 3 requests of 16–80 tokens', fleet: hetero2, clients: closedClients(21, 8, 3, one, 16, 80)},
+		{id: 'hetero-4gpu-closed', title: '4 GPUs at 320/220/140/80 tok/s, one model, 12 clients × 5 requests of 32–96 tokens', fleet: hetero4, clients: closedClients(22, 12, 5, one, 32, 96)},
+		{id: 'hetero-4gpu-open', title: '4 GPUs at 320/220/140/80 tok/s, one model, Poisson at 0.8 × capacity, 80 requests', fleet: hetero4, clients: [openClient(23, hetero4, 0.8, 80, one, 32, 96)]},
+		{id: 'two-models-0.7s-closed', title: '2 GPUs at 150 tok/s, two 7 GB models that do not both fit, one resident per GPU, 0.7 s loads, 8 clients × 4', fleet: twoFast, clients: closedClients(31, 8, 4, two, 32, 96)},
+		{id: 'two-models-2s-closed', title: 'as above with 2 s loads, 8 clients × 4', fleet: twoSlow, clients: closedClients(32, 8, 4, two, 32, 96)},
+		{id: 'two-models-2s-open', title: 'as above with 2 s loads, Poisson at 0.6 × capacity, 30 requests', fleet: twoSlow, clients: [openClient(33, twoSlow, 0.6, 30, two, 32, 96)]},
+		{id: 'three-models-4gpu-open', title: '4 GPUs at 200 tok/s, three 7 GB models (50/30/20 %), one resident per GPU, 1 s loads, Poisson at 0.7 × capacity, 60 requests', fleet: threeOnFour, clients: [openClient(41, threeOnFour, 0.7, 60, three, 32, 96)]},
 		{id: 'burst-open', title: '2 GPUs at 80 and 30 tok/s, Poisson at 1.5 × capacity for 10 s, then idle; 16–48 tokens', fleet: hetero2, clients: [openClient(51, hetero2, 1.5, 0, one, 16, 48, 10_000)]},
 		floodScenario(),
 	];

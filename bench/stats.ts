@@ -16,6 +16,16 @@ export function ratio(value: number, reference: number): number {
 	return Number.isFinite(value) && Number.isFinite(reference) && reference > 0 ? value / reference : Number.NaN;
 }
 
+/** The run with the median makespan (the lower of the middle two for an even count). */
+export function medianRun<Run extends {makespanMs: number}>(runs: readonly Run[]): Run {
+	if (runs.length === 0) {
+		throw new Error('medianRun of no runs');
+	}
+
+	const sorted = [...runs].sort((a, b) => a.makespanMs - b.makespanMs);
+	return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 /** mulberry32: small, fast and good enough to make a benchmark repeatable. */
 export function seededRandom(seed: number): () => number {
 	let state = seed >>> 0;

@@ -1,5 +1,5 @@
 /** Runs wrk (HTTP load generator) and reads its report. */
-import {execFile} from 'node:child_process';
+import {execFile, spawnSync} from 'node:child_process';
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,12 @@ import {promisify} from 'node:util';
 import {killQuietly, onCleanup} from './cleanup.js';
 
 const run = promisify(execFile);
+
+export const wrkInstallHint = 'wrk is not installed: `apt-get install wrk` (Debian/Ubuntu).';
+
+export function wrkAvailable(): boolean {
+	return spawnSync('wrk', ['--version'], {stdio: 'ignore'}).error === undefined;
+}
 
 export type WrkReport = {requests: number; seconds: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; errors: number};
 

@@ -68,7 +68,9 @@ const cli = meow(`
 	  --max-queue N       Requests that may wait for a free instance before 503 (default 512)
 	  --start-wait SECONDS  While no instance is ready but one is starting, requests wait this long for it
 	                      before 503 (default 60; 0: answer 503 at once)
-	  --strategy NAME     least-busy (default: free slot, model already loaded first) or round-robin
+	  --strategy NAME     fastest (default: where it is expected to finish soonest, from each GPU's learned
+	                      speed, load times and what runs there; fair across clients), least-busy (free slot,
+	                      model already loaded first) or round-robin
 	  --preload LIST      Models to load at start, e.g. llama3.2:3b,qwen2.5:7b=2 (=N: on the N instances
 	                      with the most free GPU memory; default every instance); OLLAMA_KEEP_ALIVE applies
 	  --no-ui             No dashboard: one log line per event (automatic when stdout is not a terminal)

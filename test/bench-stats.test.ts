@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import {percentile, poissonArrivals, ratio, seededRandom} from '../bench/stats.js';
+import {medianRun, percentile, poissonArrivals, ratio, seededRandom} from '../bench/stats.js';
 
 describe('bench statistics', () => {
 	test('nearest-rank percentiles: p50 of 1..10 is 5, p99 of ten samples is the largest', () => {
@@ -15,6 +15,14 @@ describe('bench statistics', () => {
 		assert.equal(ratio(3, 2), 1.5);
 		assert.ok(Number.isNaN(ratio(3, 0)));
 		assert.ok(Number.isNaN(ratio(Number.NaN, 2)));
+	});
+
+	test('repeated runs: the one with the median makespan counts, whole (its other figures with it)', () => {
+		const runs = [{makespanMs: 30, id: 'slow'}, {makespanMs: 10, id: 'fast'}, {makespanMs: 20, id: 'middle'}];
+		assert.equal(medianRun(runs).id, 'middle');
+		assert.equal(medianRun([{makespanMs: 40, id: 'b'}, {makespanMs: 10, id: 'a'}]).id, 'a');
+		assert.equal(medianRun([{makespanMs: 5, id: 'only'}]).id, 'only');
+		assert.throws(() => medianRun([]), /no runs/);
 	});
 
 	test('the seeded generator repeats itself and stays in [0, 1)', () => {

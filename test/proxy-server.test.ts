@@ -173,7 +173,8 @@ describe('queueing', () => {
 	});
 
 	test('each queued request counts as queued on one instance only: the panels add up to the queue', async () => {
-		const {upstreams, proxy, port} = await setup(2);
+		// least-busy counts a queued request where its model is loaded; fastest counts it where it is planned.
+		const {upstreams, proxy, port} = await setup(2, {strategy: 'least-busy'});
 		for (const upstream of upstreams) {
 			upstream.models = ['m'];
 		}

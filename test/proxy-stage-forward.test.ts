@@ -142,6 +142,17 @@ describe('forward: one attempt on one instance, failover before the first byte',
 		assert.equal(seen.headers['content-length'], '13');
 	});
 
+	test('the path reaches the instance as http-proxy has always sent it: query kept, repeated slashes joined', async () => {
+		const upstream = await instance();
+		const {port} = await front([instanceSnapshot('gpu0', upstream.port)]);
+		const sent = ['/api/tags?x=1&y=%20z', '//api/tags', '/api/blobs/sha256:0a1b', '/v1/models/llama3.2:3b', '/a\\b', "/it's"];
+		for (const path of sent) {
+			await request(port, 'GET', path);
+		}
+
+		assert.deepEqual(upstream.seen.map(seen => seen.url), ['/api/tags?x=1&y=%20z', '/api/tags', '/api/blobs/sha256:0a1b', '/v1/models/llama3.2:3b', '/a/b', "/it's"]);
+	});
+
 	test('a client that goes away cuts the upstream request at once', async () => {
 		const upstream = await instance(res => {
 			res.writeHead(200, {'Content-Type': 'application/x-ndjson'});

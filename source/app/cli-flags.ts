@@ -4,7 +4,7 @@ export class UsageError extends Error {
 	override name = 'UsageError';
 }
 
-export const strategies = ['least-busy', 'round-robin'] as const;
+export const strategies = ['fastest', 'least-busy', 'round-robin'] as const;
 export type Strategy = typeof strategies[number];
 export const logFormats = ['text', 'json'] as const;
 export type LogFormat = typeof logFormats[number];

@@ -2,6 +2,7 @@ import type {GpuSample} from '../gpu/gpu.js';
 import {combineReadings, instanceFreeMiB, instanceGpus} from '../gpu/instance-gpus.js';
 import {gpuSharePercent, isSpilled, suggestGpuGroup, type CpuSpill} from '../models/cpu-spill.js';
 import type {LoadedModel, ProxySnapshot} from '../proxy/proxy-snapshot.js';
+import type {LearnedFigures} from '../scheduler/estimator.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
 import type {RemoteDetails} from '../upstream/remote-upstream.js';
 
@@ -69,6 +70,12 @@ export type StatusReport = {
 	tokensPerSecond10s: number;
 	requestsPerSecond10s: number;
 	instances: InstanceStatus[];
+	/**
+	 * What the scheduler learned (strategy fastest; null for the others): per instance × model the decode and
+	 * prompt tokens/s of one request alone, the load time in ms and the pair's own evidence (0 = borrowed figures);
+	 * per model the expected output tokens, memory and request rate.
+	 */
+	learned: LearnedFigures | null;
 };
 
 export type StatusSources = {
@@ -94,6 +101,7 @@ export function buildStatusReport(sources: StatusSources): StatusReport {
 		tokensPerSecond10s: sources.proxy.tokensPerSecond10s,
 		requestsPerSecond10s: sources.proxy.requestsPerSecond10s,
 		instances: sources.instances.map(instance => buildInstanceStatus(instance, sources)),
+		learned: sources.proxy.learned ?? null,
 	};
 }
 

@@ -5,6 +5,7 @@ import type {CompletedRequest} from '../proxy/proxy-events.js';
 import {isGenerationRoute, normalizeRoute} from '../proxy/proxy-routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
+import {LearnedMetrics} from './learned-metrics.js';
 import {ModelServerMetrics, ollamaDefaultMaxLoadedModels} from './model-server-metrics.js';
 
 /** What metrics read of the proxy's `request` event. */
@@ -143,6 +144,7 @@ export class FleetMetrics {
 	readonly #gpuPower = this.#gauge('ollama_multi_gpu_power_watts', 'GPU power draw, from nvidia-smi.', [...instanceLabels]);
 	readonly #gpuPowerLimit = this.#gauge('ollama_multi_gpu_power_limit_watts', 'GPU power limit, from nvidia-smi.', [...instanceLabels]);
 
+	readonly #learned = new LearnedMetrics(this.registry, instanceLabels);
 	readonly #modelServer = new ModelServerMetrics(this.registry);
 
 	constructor(sources: MetricsSources) {
@@ -235,6 +237,10 @@ export class FleetMetrics {
 			}
 		}
 
+		this.#learned.refresh(proxy.learned, instanceId => {
+			const instance = instances.find(entry => entry.id === instanceId);
+			return instance ? labelsFor(instance) : {ollama_instance: instanceId, gpu: '', gpu_uuid: '', gpu_name: ''};
+		});
 		this.#queueLength.set(proxy.queueLength);
 		this.#queueMaxLength.set(proxy.maxQueue);
 		this.#queueRejected.inc(proxy.rejectedQueueFull);

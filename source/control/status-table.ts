@@ -45,6 +45,23 @@ export function formatStatusReport(report: StatusReport): string {
 		}
 	}
 
+	const measured = report.learned?.pairs.filter(pair => pair.samples > 0 || pair.loadLearned) ?? [];
+	if (measured.length > 0) {
+		lines.push('', 'learned (one request alone on the instance; load = cold start):');
+		lines.push(
+			...formatTable(
+				['INSTANCE', 'MODEL', 'DECODE TOK/S', 'PROMPT TOK/S', 'LOAD'],
+				measured.map(pair => [
+					pair.instanceId,
+					pair.model,
+					pair.samples > 0 ? formatRate(pair.decodeTokensPerSecond) : '-',
+					pair.samples > 0 ? formatRate(pair.promptTokensPerSecond) : '-',
+					pair.loadLearned ? `${(pair.loadMs / 1000).toFixed(1)} s` : '-',
+				]),
+			),
+		);
+	}
+
 	return `${lines.join('\n')}\n`;
 }
 

@@ -23,6 +23,8 @@ export type CentralQueueOptions = {
 
 export type AcquireOptions = {
 	signal?: AbortSignal;
+	/** Gives the signal only once the request has to wait (making one costs; most requests never wait). */
+	waitSignal?: () => AbortSignal;
 	exclude?: ReadonlySet<string>;
 	/** A retry after a failure goes to the front: it has waited already. */
 	front?: boolean;
@@ -99,6 +101,7 @@ export class CentralQueue {
 			throw new QueueFullError(this.#options.maxQueue);
 		}
 
+		const signal = options.signal ?? options.waitSignal?.();
 		return new Promise<string>((resolve, reject) => {
 			const onAbort = () => {
 				if (this.#remove(waiter)) {
@@ -111,9 +114,9 @@ export class CentralQueue {
 				...ticket,
 				resolve,
 				reject,
-				detach: () => options.signal?.removeEventListener('abort', onAbort),
+				detach: () => signal?.removeEventListener('abort', onAbort),
 			};
-			options.signal?.addEventListener('abort', onAbort, {once: true});
+			signal?.addEventListener('abort', onAbort, {once: true});
 			if (options.front) {
 				this.#waiting.unshift(waiter);
 			} else {
@@ -127,6 +130,10 @@ export class CentralQueue {
 
 	/** Offers every waiting ticket, oldest first, to the policy. Call whenever a slot or an instance changes. */
 	pump(): void {
+		if (this.#waiting.length === 0 && !this.#timer) {
+			return;
+		}
+
 		if (this.#pumping) {
 			this.#pumpAgain = true;
 			return;

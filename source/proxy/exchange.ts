@@ -72,13 +72,14 @@ export class RequestLedger {
 	}
 }
 
+const emptyBody = Buffer.alloc(0);
+
 /** One client request and everything learnt about it on its way through the proxy. */
 export class Exchange {
 	readonly path: string;
 	readonly method: string;
 	readonly route: ClassifiedRoute;
 	readonly arrivedAt = Date.now();
-	readonly abort = new AbortController();
 	/** Instances it was sent to and that failed it. */
 	readonly tried = new Set<string>();
 	body: Buffer | undefined = undefined;
@@ -90,11 +91,19 @@ export class Exchange {
 	firstByteAt: number | undefined = undefined;
 	promptTokens: number | undefined = undefined;
 	outputTokens: number | undefined = undefined;
+	/** Tokens streamed so far (about one per chunk), for the scheduler's view of a running request. */
+	streamedTokens = 0;
+	/** The response's final chunk, as the meter read it. */
+	finalChunk: Record<string, unknown> | undefined = undefined;
+	/** Why it was placed where it was: the X-Ollama-Multi-Route value. */
+	placementReason: string | undefined = undefined;
 	lastError: string | undefined = undefined;
 	clientGone = false;
 	finished = false;
 	current: Attempt | undefined = undefined;
 	releaseStoreLock: (() => void) | undefined = undefined;
+	/** Made only for requests that wait (queue, store lock): most never do. */
+	#abort: AbortController | undefined = undefined;
 
 	constructor(
 		readonly ledger: RequestLedger,
@@ -107,8 +116,38 @@ export class Exchange {
 		this.method = route.method;
 	}
 
-	/** Reads the whole body into `body`; answers 413 itself, or records the client gone. False when it is over. */
-	async readBody(maxBytes: number): Promise<boolean> {
+	/** Aborts when the client goes away. */
+	get signal(): AbortSignal {
+		this.#abort ??= new AbortController();
+		return this.#abort.signal;
+	}
+
+	/** The client went away: stop waiting on its behalf. */
+	abandon(): void {
+		this.clientGone = true;
+		this.stopWaiting();
+	}
+
+	/** Whatever it still waits for (the queue, the store lock, an instance coming up) lets go. */
+	stopWaiting(): void {
+		this.#abort?.abort();
+	}
+
+	/**
+	 * Reads the whole body into `body`; answers 413 itself, or records the client gone. False when it is over.
+	 * A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3): no need to wait.
+	 */
+	readBody(maxBytes: number): boolean | Promise<boolean> {
+		const {headers} = this.req;
+		if (headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')) {
+			this.body = emptyBody;
+			return true;
+		}
+
+		return this.#readBody(maxBytes);
+	}
+
+	async #readBody(maxBytes: number): Promise<boolean> {
 		try {
 			this.body = await readBody(this.req, maxBytes);
 			return true;

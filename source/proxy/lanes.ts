@@ -1,7 +1,7 @@
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {isComingUp} from './start-wait.js';
 import {FailurePenalty, InstanceTrafficStats} from './traffic-stats.js';
-import {authorityOf} from './upstream-request.js';
+import {authorityOf, upstreamHost} from './upstream-request.js';
 
 /** The proxy's view of one instance: where it is, what it is doing, how it has done. */
 export type Lane = {
@@ -11,11 +11,27 @@ export type Lane = {
 	order: number;
 	/** `host:port` as a Host header names it (IPv6 in brackets). */
 	authority: string;
+	/** Where requests for it go, parsed once (what http-proxy would otherwise parse from a URL on every request). */
+	target: UpstreamTarget;
 	inFlight: number;
 	readonly stats: InstanceTrafficStats;
 	readonly penalty: FailurePenalty;
 	penaltyTimer: NodeJS.Timeout | undefined;
 };
+
+/** The fields of a parsed `http://host:port` URL that a forwarded request reads. */
+export type UpstreamTarget = {
+	readonly protocol: 'http:';
+	readonly host: string;
+	readonly hostname: string;
+	readonly port: string;
+	readonly path: '/';
+	readonly pathname: '/';
+};
+
+function targetOf(snapshot: InstanceSnapshot): UpstreamTarget {
+	return {protocol: 'http:', host: authorityOf(snapshot), hostname: upstreamHost(snapshot), port: String(snapshot.port), path: '/', pathname: '/'};
+}
 
 export class NoInstanceReadyError extends Error {
 	constructor(states: string) {
@@ -61,13 +77,17 @@ export class Lanes {
 
 				lane.snapshot = instance;
 				lane.order = order;
-				lane.authority = authorityOf(instance);
+				if (lane.authority !== authorityOf(instance) || lane.target.hostname !== upstreamHost(instance)) {
+					lane.authority = authorityOf(instance);
+					lane.target = targetOf(instance);
+				}
 			} else {
 				this.#byId.set(instance.id, {
 					id: instance.id,
 					snapshot: instance,
 					order,
 					authority: authorityOf(instance),
+					target: targetOf(instance),
 					inFlight: 0,
 					stats: new InstanceTrafficStats(),
 					penalty: new FailurePenalty(this.#options.penaltyMs),

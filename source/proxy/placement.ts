@@ -1,3 +1,6 @@
+import {FleetScheduler, type AttemptEnd, type SchedulingFacts} from '../scheduler/fleet-scheduler.js';
+import type {LearnedFigures} from '../scheduler/estimator.js';
+import {routeHeaderValue, type RouteReason} from '../scheduler/route-reason.js';
 import {CentralQueue, type AcquireOptions, type PickResult, type QueueTicket} from './central-queue.js';
 import type {Lane, Lanes} from './lanes.js';
 import {NoInstanceReadyError} from './lanes.js';
@@ -8,10 +11,13 @@ import {chooseColdLoad, type ColdLoadChoice} from '../models/cold-load.js';
 import {chooseInstance, type CandidateLoad, type RoutingStrategy} from './routing-policy.js';
 import {startWaitDecision} from './start-wait.js';
 
+/** `fastest`: the learned scheduler (source/scheduler); the others: the fixed policy in routing-policy.ts. */
+export type ProxyStrategy = RoutingStrategy | 'fastest';
+
 export type PlacementOptions = {
 	lanes: Lanes;
 	loaded: LoadedModels;
-	strategy: RoutingStrategy;
+	strategy: ProxyStrategy;
 	maxQueue: number;
 	affinityWaitMs: number;
 	spillWhereItFits: boolean;
@@ -20,18 +26,33 @@ export type PlacementOptions = {
 	onChange: () => void;
 	/** GPU memory a model needs, in MiB; by default the most it takes on any instance whose /api/ps lists it. */
 	modelSizeMiB?: (model: string) => number | undefined;
+	/** OLLAMA_MAX_LOADED_MODELS as the instances get it (for `fastest`); default Ollama's, 3 per GPU. */
+	maxLoadedModels?: number;
 	/** Free GPU memory of an instance (summed over its GPUs, from the telemetry); default: its total minus what /api/ps lists. */
 	freeMemoryMiB?: (instanceId: string) => number | undefined;
 	/** Told where a cold load goes and why (fits, evicts, fits nowhere). */
 	onColdLoad?: (model: string, choice: ColdLoadChoice, needMiB: number) => void;
 };
 
+/** One request to place, with what the learned scheduler wants to know of it. */
+export type PlacementRequest = AcquireOptions & {
+	model: string | undefined;
+	/** Names the request until release(). */
+	token: object;
+	facts: Omit<SchedulingFacts, 'model'>;
+	/** Live progress of the request once it runs. */
+	progress: {producedTokens: () => number; firstTokenAt: () => number | undefined};
+};
+
+export type Placed = {instanceId: string; /** The X-Ollama-Multi-Route value. */ route: string};
+
 /**
  * The glue between the central queue and the routing policy: what the policy is told about each instance
  * (candidateLoads), how its decision becomes a reserved slot (pick, reserve), and where slot-less requests go.
  */
 export class Placement {
-	readonly queue: CentralQueue;
+	readonly #central: CentralQueue;
+	readonly #scheduler: FleetScheduler | undefined;
 	readonly #lanes: Lanes;
 	readonly #loaded: LoadedModels;
 	readonly #options: PlacementOptions;
@@ -40,22 +61,75 @@ export class Placement {
 		this.#options = options;
 		this.#lanes = options.lanes;
 		this.#loaded = options.loaded;
-		this.queue = new CentralQueue({
+		this.#central = new CentralQueue({
 			maxQueue: options.maxQueue,
 			pick: (ticket, waitedMs) => this.#pick(ticket, waitedMs),
 			reserve: (ticket, instanceId) => this.#reserve(ticket, instanceId),
 			onChange: options.onChange,
 		});
+		this.#scheduler =
+			options.strategy === 'fastest'
+				? new FleetScheduler({
+						lanes: options.lanes,
+						loaded: options.loaded,
+						maxQueue: options.maxQueue,
+						onChange: options.onChange,
+						modelNeedMiB: options.modelSizeMiB,
+						maxLoadedModels: options.maxLoadedModels,
+						freeMemoryMiB: options.freeMemoryMiB,
+						startWaitMs: options.startWaitMs,
+					})
+				: undefined;
+	}
+
+	/** The queue of requests waiting for a slot. */
+	get queue(): {readonly length: number; rejectAll(error: () => Error): void} {
+		return this.#scheduler?.queue ?? this.#central;
+	}
+
+	/** Whether placement learns from the requests (so it wants their facts and their ends). */
+	get learns(): boolean {
+		return this.#scheduler !== undefined;
 	}
 
 	/** Resolves with the instance whose slot was reserved for this request (its inFlight already counts it). */
 	async acquire(model: string | undefined, options: AcquireOptions): Promise<string> {
-		return this.queue.acquire(model, options);
+		return (await this.place({...options, model, token: {}, facts: {clientId: '', weight: 1, limit: undefined, promptTokens: undefined}, progress: noProgress})).instanceId;
+	}
+
+	/** Waits for a slot and reserves it; says where and why. */
+	async place(request: PlacementRequest): Promise<Placed> {
+		if (this.#scheduler) {
+			const granted = await this.#scheduler.acquire(request.token, {...request.facts, model: request.model}, request);
+			if (granted.placement.reason === 'cold-load' && request.model !== undefined) {
+				this.#reportFitsNowhere(request.model, granted.instanceId);
+			}
+
+			return {instanceId: granted.instanceId, route: routeHeaderValue(granted.placement.reason, granted.waitedMs)};
+		}
+
+		const queuedAt = Date.now();
+		const instanceId = await this.#central.acquire(request.model, request);
+		return {instanceId, route: routeHeaderValue(this.#fixedReason(request.model, instanceId), Date.now() - queuedAt)};
+	}
+
+	/** The request's attempt is over and its slot free (the lane's inFlight already lowered); the scheduler learns from it. */
+	release(token: object, end: AttemptEnd | undefined): void {
+		this.#scheduler?.release(token, end);
+	}
+
+	/** What the learned scheduler knows (undefined for the fixed strategies). */
+	learned(): LearnedFigures | undefined {
+		return this.#scheduler?.figures();
 	}
 
 	/** Offers the queue to the policy again: call when a slot, an instance or a loaded model changed. */
 	pump(): void {
-		this.queue.pump();
+		if (this.#scheduler) {
+			this.#scheduler.pump();
+		} else {
+			this.#central.pump();
+		}
 	}
 
 	/** What the policy knows of each lane, in the given order: the one place the candidate list is built. */
@@ -149,8 +223,12 @@ export class Placement {
 	 * the least loaded counting the requests already counted there. So the panels add up to at most the queue.
 	 */
 	queuedFor(): Map<string, number> {
+		if (this.#scheduler) {
+			return this.#scheduler.queuedFor();
+		}
+
 		const counts = new Map<string, number>();
-		const tickets = this.queue.tickets();
+		const tickets = this.#central.tickets();
 		if (tickets.length === 0) {
 			return counts;
 		}
@@ -195,7 +273,7 @@ export class Placement {
 		const decision = chooseInstance({
 			model: ticket.model,
 			candidates,
-			strategy: this.#options.strategy,
+			strategy: this.#options.strategy === 'round-robin' ? 'round-robin' : 'least-busy',
 			cursor: this.#lanes.cursorIn(lanes),
 			waitedMs,
 			affinityWaitMs: this.#options.affinityWaitMs,
@@ -216,6 +294,28 @@ export class Placement {
 				return {action: 'fail', error: new NoInstanceReadyError(this.#lanes.describeStates())};
 			}
 		}
+	}
+
+	/** A cold load the scheduler placed of a model bigger than every instance's memory: the memory layer warns of it. */
+	#reportFitsNowhere(model: string, instanceId: string): void {
+		const needMiB = this.modelSizeMiB(model);
+		const totals = this.#lanes.candidates().map(lane => this.#totalMemoryMiB(lane));
+		if (needMiB !== undefined && totals.length > 0 && totals.every(total => total !== undefined && total < needMiB)) {
+			this.#options.onColdLoad?.(model, {instanceId, fit: 'fits-nowhere', evictMiB: 0}, needMiB);
+		}
+	}
+
+	/** Why the fixed policy's choice went there, in the route header's words. */
+	#fixedReason(model: string | undefined, instanceId: string): RouteReason {
+		if (this.#options.strategy === 'round-robin') {
+			return 'rotation';
+		}
+
+		if (model === undefined) {
+			return 'free-slot';
+		}
+
+		return this.#loaded.effective(instanceId).includes(normalizeModelName(model)) ? 'warm' : 'cold-load';
 	}
 
 	#reserve(_ticket: QueueTicket, instanceId: string): void {
@@ -240,3 +340,5 @@ export class Placement {
 		return size;
 	}
 }
+
+const noProgress = {producedTokens: () => 0, firstTokenAt: () => undefined};

@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type {DiscardLimits} from './discard-body.js';
 import type {InstanceSource} from './instance-source.js';
 import type {ColdLoadChoice} from '../models/cold-load.js';
-import type {RoutingStrategy} from './routing-policy.js';
+import type {ProxyStrategy} from './placement.js';
 
 export type OllamaProxyOptions = {
 	instances: InstanceSource;
@@ -10,8 +10,10 @@ export type OllamaProxyOptions = {
 	host?: string;
 	/** Default 11434; 0 picks a free port. */
 	port?: number;
-	/** Default least-busy. */
-	strategy?: RoutingStrategy;
+	/** Default fastest (the learned scheduler); least-busy and round-robin are kept for comparison. */
+	strategy?: ProxyStrategy;
+	/** OLLAMA_MAX_LOADED_MODELS as the instances get it, for the scheduler; default Ollama's (3 per GPU). */
+	maxLoadedModels?: number;
 	/** Requests that may wait in the central queue; one more gets 503. Default 512. */
 	maxQueue?: number;
 	/** Largest request body accepted on routes that must be read to be routed; beyond it 413. Default 128 MiB. */

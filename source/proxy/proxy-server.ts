@@ -7,13 +7,12 @@ import {RequestLedger, type Exchange} from './exchange.js';
 import type {InstanceSource} from './instance-source.js';
 import {Lanes} from './lanes.js';
 import {LoadedModels} from './loaded-models.js';
-import {Placement} from './placement.js';
+import {Placement, type ProxyStrategy} from './placement.js';
 import {defaultAffinityWaitMs, type OllamaProxyOptions} from './proxy-options.js';
 import type {ProxyEvents} from './proxy-events.js';
 import type {InstanceTraffic, ProxySnapshot} from './proxy-snapshot.js';
 import {defaultMaxBodyBytes} from './request-model.js';
 import {RollingCounter} from './rolling-counter.js';
-import type {RoutingStrategy} from './routing-policy.js';
 import {Admission, unauthorizedMessage} from './stages/admission.js';
 import {classify} from './stages/classify.js';
 import {FleetWide} from './stages/fleet-wide.js';
@@ -36,7 +35,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	readonly #source: InstanceSource;
 	readonly #host: string;
 	readonly #requestedPort: number;
-	readonly #strategy: RoutingStrategy;
+	readonly #strategy: ProxyStrategy;
 	readonly #maxQueue: number;
 	readonly #agent = new http.Agent({keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, noDelay: true} as http.AgentOptions);
 	readonly #server: http.Server;
@@ -66,7 +65,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#source = options.instances;
 		this.#host = options.host ?? '127.0.0.1';
 		this.#requestedPort = options.port ?? 11434;
-		this.#strategy = options.strategy ?? 'least-busy';
+		this.#strategy = options.strategy ?? 'fastest';
 		this.#maxQueue = options.maxQueue ?? 512;
 		const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
 		const onChange = () => this.#scheduleChange();
@@ -97,6 +96,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			maxQueue: this.#maxQueue,
 			affinityWaitMs: options.affinityWaitMs ?? defaultAffinityWaitMs,
 			spillWhereItFits: options.affinitySpillWhereItFits ?? true,
+			maxLoadedModels: options.maxLoadedModels,
 			startWaitMs,
 			modelSizeMiB: options.modelSizeMiB,
 			freeMemoryMiB: options.freeMemoryMiB,
@@ -271,6 +271,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			requestsPerSecond10s: this.#ledger.requests.ratePerSecond(10, now),
 			rejectedQueueFull: this.#models.rejectedQueueFull,
 			instances,
+			learned: this.#placement.learned(),
 		};
 	}
 

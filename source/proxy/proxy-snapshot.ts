@@ -1,3 +1,5 @@
+import type {LearnedFigures} from '../scheduler/estimator.js';
+
 /** A model resident on one instance, as its /api/ps reports it. */
 export type LoadedModel = {
 	name: string;
@@ -29,7 +31,7 @@ export type InstanceTraffic = {
 
 export type ProxySnapshot = {
 	address: string;
-	strategy: 'least-busy' | 'round-robin';
+	strategy: 'fastest' | 'least-busy' | 'round-robin';
 	queueLength: number;
 	maxQueue: number;
 	inFlight: number;
@@ -37,4 +39,6 @@ export type ProxySnapshot = {
 	requestsPerSecond10s: number;
 	rejectedQueueFull: number;
 	instances: InstanceTraffic[];
+	/** What the learned scheduler knows (strategy fastest): speeds per instance × model, load times, output lengths. */
+	learned?: LearnedFigures;
 };

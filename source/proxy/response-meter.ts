@@ -12,6 +12,8 @@ export type MeterReading = {
 	/** Where outputTokens came from. */
 	source: 'eval_count' | 'usage' | 'chunks' | 'none';
 	chunks: number;
+	/** The final object itself (Ollama's `done: true` chunk, or the OpenAI/Anthropic one with usage), for the scheduler. */
+	final: Record<string, unknown> | undefined;
 };
 
 const maxJsonBytes = 4 * 1024 * 1024;
@@ -50,6 +52,7 @@ export class ResponseMeter {
 	#promptTokens: number | undefined;
 	#evalDurationMs: number | undefined;
 	#usageTokens: number | undefined;
+	#final: Record<string, unknown> | undefined;
 
 	/** onTokens is told of tokens as they stream, for live throughput; the final reading may correct the total. */
 	constructor(format: StreamFormat, onTokens: (count: number) => void = () => {}) {
@@ -105,20 +108,19 @@ export class ResponseMeter {
 	}
 
 	#reading(): MeterReading {
-		const base = {promptTokens: this.#promptTokens, evalDurationMs: this.#evalDurationMs, chunks: this.#chunks};
 		if (this.#evalCount !== undefined) {
-			return {...base, outputTokens: this.#evalCount, source: 'eval_count'};
+			return this.#readingOf(this.#evalCount, 'eval_count');
 		}
 
 		if (this.#usageTokens !== undefined) {
-			return {...base, outputTokens: this.#usageTokens, source: 'usage'};
+			return this.#readingOf(this.#usageTokens, 'usage');
 		}
 
-		if (this.#chunkTokens > 0) {
-			return {...base, outputTokens: this.#chunkTokens, source: 'chunks'};
-		}
+		return this.#chunkTokens > 0 ? this.#readingOf(this.#chunkTokens, 'chunks') : this.#readingOf(0, 'none');
+	}
 
-		return {...base, outputTokens: 0, source: 'none'};
+	#readingOf(outputTokens: number, source: MeterReading['source']): MeterReading {
+		return {outputTokens, promptTokens: this.#promptTokens, evalDurationMs: this.#evalDurationMs, source, chunks: this.#chunks, final: this.#final};
 	}
 
 	#appendJson(text: string): void {
@@ -189,6 +191,7 @@ export class ResponseMeter {
 		}
 
 		const fields = parsed as Record<string, unknown>;
+		this.#final = fields;
 		if (typeof fields['eval_count'] === 'number') {
 			this.#evalCount = fields['eval_count'];
 		}

@@ -10,6 +10,7 @@ export class InstanceTrafficStats {
 	readonly tokens = new RollingCounter(61);
 	readonly requests = new RollingCounter(61);
 	#ttft: Array<{at: number; ms: number}> = [];
+	#median: number | undefined;
 
 	addTokens(count: number, now: number): void {
 		this.tokens.add(count, now);
@@ -27,21 +28,37 @@ export class InstanceTrafficStats {
 
 	recordTimeToFirstToken(ms: number, now: number): void {
 		this.#ttft.push({at: now, ms});
-		if (this.#ttft.length > maxTtftSamples) {
+		if (this.#ttft.length > maxTtftSamples * 2) {
+			// Trimmed in batches: one splice per 512 samples rather than one per request.
 			this.#ttft.splice(0, this.#ttft.length - maxTtftSamples);
 		}
+
+		this.#median = undefined;
 	}
 
-	/** Median over the last minute. */
+	/** Median of the last 512 samples within the last minute; kept until a sample arrives or one ages out. */
 	timeToFirstTokenMs(now: number): number | undefined {
-		this.#ttft = this.#ttft.filter(sample => now - sample.at <= ttftWindowMs);
+		let expired = 0;
+		while (expired < this.#ttft.length && now - this.#ttft[expired]!.at > ttftWindowMs) {
+			expired++;
+		}
+
+		if (expired > 0) {
+			this.#ttft.splice(0, expired);
+			this.#median = undefined;
+		}
+
 		if (this.#ttft.length === 0) {
 			return undefined;
 		}
 
-		const sorted = this.#ttft.map(sample => sample.ms).sort((a, b) => a - b);
-		const middle = Math.floor(sorted.length / 2);
-		return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+		if (this.#median === undefined) {
+			const sorted = this.#ttft.slice(-maxTtftSamples).map(sample => sample.ms).sort((a, b) => a - b);
+			const middle = Math.floor(sorted.length / 2);
+			this.#median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+		}
+
+		return this.#median;
 	}
 
 	tokensPerSecond(windowSeconds: number, now: number): number {

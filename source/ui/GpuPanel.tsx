@@ -1,6 +1,7 @@
 import React, {memo, useMemo} from 'react';
 import {Box} from 'ink';
 import type {DashboardInstance} from './dashboard-state.js';
+import {normalizeModelName} from '../proxy/model-name.js';
 import {bar} from './bar.js';
 import {formatCount, formatMemoryPair, formatMilliseconds, formatPercent, formatPower, formatRate, formatTemperature} from './format.js';
 import {gpuLabel, groupMemberText, lifecycleLine, modelLine, stateLabel, uptimeText} from './instance-text.js';
@@ -158,10 +159,16 @@ function modelLines(view: DashboardInstance, width: number, now: number, count: 
 		const hidden = models.length - count;
 		const {name, details} = modelLine(model, now);
 		const more: Line = index === count - 1 && hidden > 0 ? [{text: ` +${hidden}`, dim: true}] : [];
-		lines.push(spread([...name, ...more], details, width));
+		lines.push(spread([...name, ...more, ...learnedSpeed(view, model.name)], details, width));
 	}
 
 	return lines;
+}
+
+/** The decode speed the scheduler measured for the model there, e.g. ` 312 t/s`; nothing when not measured. */
+function learnedSpeed(view: DashboardInstance, model: string): Line {
+	const speed = view.learnedSpeeds?.get(normalizeModelName(model));
+	return speed === undefined ? [] : [{text: ` ${formatRate(speed)} t/s`, dim: true}];
 }
 
 function compactModelLine(view: DashboardInstance, width: number, now: number): Line {

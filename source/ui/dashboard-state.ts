@@ -15,6 +15,8 @@ export type DashboardInstance = {
 	traffic: InstanceTraffic | undefined;
 	/** The instance's GPUs as one unit (see combineReadings). */
 	telemetry: GpuTelemetry | undefined;
+	/** Decode tokens/s the scheduler measured there for one request alone, by model (strategy fastest). */
+	learnedSpeeds: ReadonlyMap<string, number> | undefined;
 	/** Each GPU of a `--gpus 0+1` group; absent for an instance on one GPU. */
 	groupTelemetry?: Array<{index: number; telemetry: GpuTelemetry | undefined}>;
 	/** `--preload` models loading there now; absent when none. */
@@ -88,6 +90,15 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 	const trafficById = new Map(inputs.proxy.instances.map(traffic => [traffic.instanceId, traffic]));
 	const sampleByUuid = new Map(inputs.samples.map(sample => [sample.uuid, sample]));
 	const gpuByUuid = new Map(inputs.inventory.map(gpu => [gpu.uuid, gpu]));
+	const speeds = new Map<string, Map<string, number>>();
+	for (const pair of inputs.proxy.learned?.pairs ?? []) {
+		if (pair.samples > 0) {
+			const byModel = speeds.get(pair.instanceId) ?? new Map<string, number>();
+			byModel.set(pair.model, pair.decodeTokensPerSecond);
+			speeds.set(pair.instanceId, byModel);
+		}
+	}
+
 	const instances = inputs.instances.map((instance): DashboardInstance => {
 		const members = instanceGpus(instance).map(member => ({
 			index: member.index,
@@ -100,6 +111,7 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 			gpuName: members.length > 1 ? groupName(members.map(member => member.name)) : (members[0]?.name ?? instance.gpu?.name),
 			traffic: trafficById.get(instance.id),
 			telemetry: (members.length > 1 ? combineReadings(members.map(member => member.telemetry)) : members[0]?.telemetry) ?? inputs.remoteTelemetry?.get(instance.id),
+			learnedSpeeds: speeds.get(instance.id),
 		};
 		if (members.length > 1) {
 			view.groupTelemetry = members.map(({index, telemetry}) => ({index, telemetry}));

@@ -54,6 +54,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		host: options.host,
 		port: options.port,
 		strategy: options.strategy,
+		maxLoadedModels: positiveInteger(options.env['OLLAMA_MAX_LOADED_MODELS']),
 		maxQueue: options.maxQueue,
 		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,

@@ -81,7 +81,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		parallel: parseCount('parallel', stringFlag('parallel', flags.parallel), 1),
 		maxQueue: parseCount('max-queue', stringFlag('max-queue', flags.maxQueue), 0) ?? defaultMaxQueue,
 		startWaitMs: (parseCount('start-wait', stringFlag('start-wait', flags.startWait), 0) ?? defaultStartWaitMs / 1000) * 1000,
-		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'least-busy'),
+		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'fastest'),
 		ui: (flags.ui ?? true) && stdoutIsTty,
 		readonly: flags.readonly ?? false,
 		token: stringFlag('token', flags.token) ?? (env['OLLAMA_MULTI_TOKEN'] || undefined),

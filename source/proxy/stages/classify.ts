@@ -20,7 +20,26 @@ export type ClassifiedRoute = {
 	readonly label: string;
 };
 
+/** Clients repeat a handful of URLs; bounded, since a URL is whatever a client sends. */
+const cacheLimit = 512;
+const cache = new Map<string, ClassifiedRoute>();
+
 export function classify(url: string | undefined, method: string | undefined): ClassifiedRoute {
+	const key = `${method ?? 'GET'} ${url ?? '/'}`;
+	let route = cache.get(key);
+	if (route === undefined) {
+		if (cache.size >= cacheLimit) {
+			cache.clear();
+		}
+
+		route = classifyUncached(url, method);
+		cache.set(key, route);
+	}
+
+	return route;
+}
+
+function classifyUncached(url: string | undefined, method: string | undefined): ClassifiedRoute {
 	let path: string;
 	let malformed: string | undefined;
 	try {
@@ -36,7 +55,7 @@ export function classify(url: string | undefined, method: string | undefined): C
 
 	const verb = method ?? 'GET';
 	const kind = routeKind(verb, path);
-	return {
+	return Object.freeze({
 		path,
 		malformed,
 		method: verb,
@@ -45,5 +64,5 @@ export function classify(url: string | undefined, method: string | undefined): C
 		usesSlot: kind === 'model',
 		generation: kind === 'model' && isGenerationRoute(path),
 		label: normalizeRoute(path),
-	};
+	});
 }

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import {Readable} from 'node:stream';
+import type {Stream} from 'node:stream';
 import httpProxy from 'http-proxy';
 import type {Attempt, Exchange} from '../exchange.js';
 import type {Lane, Lanes} from '../lanes.js';
@@ -7,6 +7,15 @@ import type {LoadedModels} from '../loaded-models.js';
 import type {Placement} from '../placement.js';
 import type {RollingCounter} from '../rolling-counter.js';
 import {Relay, type Outcome} from './relay.js';
+
+/** A path that url.parse() would give back unchanged. */
+const plainPath = /^\/[\w\-.~!$&()*+,;=:@%/?]*$/;
+
+function bodyStream(body: Buffer): {pipe: (destination: http.ClientRequest) => http.ClientRequest} {
+	return {pipe: destination => (body.length === 0 ? destination.end() : destination.end(body))};
+}
+
+type AttemptOptions = httpProxy.ServerOptions & {exchange: Exchange; attempt: Attempt};
 
 export type ForwarderOptions = {
 	agent: http.Agent;
@@ -30,7 +39,6 @@ export type ForwarderOptions = {
 export class Forwarder {
 	readonly #options: ForwarderOptions;
 	readonly #httpProxy = httpProxy.createProxyServer({});
-	readonly #exchanges = new WeakMap<http.IncomingMessage, Exchange>();
 	readonly #relay: Relay;
 
 	constructor(options: ForwarderOptions) {
@@ -39,25 +47,16 @@ export class Forwarder {
 			fleetTokens: options.fleetTokens,
 			settle: (exchange, attempt, outcome, countsAgainst) => this.settle(exchange, attempt, outcome, countsAgainst),
 		});
-		this.#httpProxy.on('proxyReq', (proxyReq, req) => {
-			const exchange = this.#exchanges.get(req);
-			const attempt = exchange?.current;
-			if (!exchange || !attempt) {
-				return;
-			}
-
+		// http-proxy hands each request's own options back here: that is how an upstream request finds its attempt.
+		this.#httpProxy.on('proxyReq', (proxyReq, _req, _res, options) => {
+			const {exchange, attempt} = options as AttemptOptions;
 			attempt.proxyReq = proxyReq;
 			if (exchange.clientGone) {
 				proxyReq.destroy();
+				return;
 			}
-		});
-		this.#httpProxy.on('proxyRes', (proxyRes, req) => {
-			const exchange = this.#exchanges.get(req);
-			if (exchange?.current) {
-				this.#onResponse(exchange, exchange.current, proxyRes);
-			} else {
-				proxyRes.resume();
-			}
+
+			proxyReq.once('response', (proxyRes: http.IncomingMessage) => this.#onResponse(exchange, attempt, proxyRes));
 		});
 		// Errors are handled per request in the web() callback; this keeps a stray one from being thrown.
 		this.#httpProxy.on('error', () => {});
@@ -80,38 +79,46 @@ export class Forwarder {
 		}
 
 		const {req} = exchange;
-		this.#exchanges.set(req, exchange);
+		const {headers} = req;
 		// The body is already here in full; the instance needs no 100-continue and must get its exact length.
-		delete req.headers['expect'];
-		if (this.#options.stripAuthorization) {
-			delete req.headers.authorization;
+		// (Deleted only when present: a delete turns the headers object into a slow dictionary.)
+		if (headers.expect !== undefined) {
+			delete headers.expect;
 		}
 
-		if (exchange.body) {
-			delete req.headers['transfer-encoding'];
-			req.headers['content-length'] = String(exchange.body.length);
+		if (this.#options.stripAuthorization && headers.authorization !== undefined) {
+			delete headers.authorization;
+		}
+
+		const {body} = exchange;
+		if (body) {
+			if (headers['transfer-encoding'] !== undefined) {
+				delete headers['transfer-encoding'];
+			}
+
+			headers['content-length'] = String(body.length);
 		}
 
 		this.#options.onChange();
-		this.#httpProxy.web(
-			req,
-			exchange.res,
-			{
-				target: `http://${lane.authority}`,
-				// A loopback-bound Ollama answers 403 to any other Host.
-				headers: {host: lane.authority},
-				selfHandleResponse: true,
-				agent: this.#options.agent,
-				buffer: exchange.body ? Readable.from([exchange.body], {objectMode: false}) : undefined,
-			},
-			error => this.#onError(exchange, attempt, error),
-		);
+		const options: AttemptOptions = {
+			exchange,
+			attempt,
+			target: lane.target as unknown as httpProxy.ProxyTargetUrl,
+			// A loopback-bound Ollama answers 403 to any other Host.
+			headers: {host: lane.authority},
+			selfHandleResponse: true,
+			agent: this.#options.agent,
+			// http-proxy only pipes this into the upstream request: the whole body in one write, and again on a retry.
+			buffer: body ? (bodyStream(body) as unknown as Stream) : undefined,
+			// Skips re-parsing the URL when parsing would not change it (it escapes a few characters, turns \ into /).
+			toProxy: plainPath.test(req.url ?? ''),
+		};
+		this.#httpProxy.web(req, exchange.res, options, error => this.#onError(exchange, attempt, error));
 	}
 
 	/** The client went away: cut the upstream request now, so the GPU slot frees. */
 	abandon(exchange: Exchange): void {
-		exchange.clientGone = true;
-		exchange.abort.abort();
+		exchange.abandon();
 		const attempt = exchange.current;
 		if (attempt && !attempt.settled) {
 			attempt.proxyReq?.destroy();
@@ -140,8 +147,7 @@ export class Forwarder {
 			exchange.reject(503, reason);
 		}
 
-		// Whatever it still waits for (the queue, the store lock, an instance) lets go.
-		exchange.abort.abort();
+		exchange.stopWaiting();
 	}
 
 	/** Frees the attempt's slot and records how it went there. */
@@ -155,6 +161,13 @@ export class Forwarder {
 		const now = Date.now();
 		if (exchange.route.usesSlot) {
 			lane.inFlight = Math.max(0, lane.inFlight - 1);
+			const status = attempt.proxyRes?.statusCode ?? 0;
+			this.#options.placement.release(exchange, {
+				succeeded: outcome === 'completed' && status >= 200 && status < 300,
+				final: exchange.finalChunk,
+				outputTokens: exchange.outputTokens,
+				firstTokenAt: exchange.firstByteAt,
+			});
 			if (exchange.model !== undefined) {
 				// A 4xx (an unknown model, say) loads nothing.
 				const loaded = outcome === 'completed' && (attempt.proxyRes?.statusCode ?? 0) < 300;

@@ -29,7 +29,7 @@ export class PassThroughHandler {
 
 		const {lanes, startWait} = this.#options;
 		if (lanes.running().length === 0) {
-			await startWait.until(() => lanes.running().length > 0, exchange.arrivedAt, exchange.abort.signal);
+			await startWait.until(() => lanes.running().length > 0, exchange.arrivedAt, exchange.signal);
 			if (exchange.finished) {
 				return;
 			}

@@ -2,9 +2,11 @@ import type http from 'node:http';
 import type {Attempt, Exchange} from '../exchange.js';
 import {ResponseMeter, streamFormatOf} from '../response-meter.js';
 import type {RollingCounter} from '../rolling-counter.js';
+import {routeHeader} from '../../scheduler/route-reason.js';
 
 export const instanceHeader = 'X-Ollama-Multi-Instance';
 const instanceHeaderLower = instanceHeader.toLowerCase();
+const routeHeaderLower = routeHeader.toLowerCase();
 
 const hopByHopHeaders = new Set([
 	'connection',
@@ -19,22 +21,29 @@ const hopByHopHeaders = new Set([
 
 /**
  * The instance's response headers as the client gets them, in their order and spelling: without hop-by-hop
- * headers (and those its Connection header names), with the serving instance named.
+ * headers (and those its Connection header names), with the serving instance named (and why it was chosen).
  */
-export function relayHeaders(rawHeaders: readonly string[], connection: string | undefined, instanceId: string): string[] {
-	const named = connection === undefined ? undefined : new Set(connection.split(',').map(token => token.trim().toLowerCase()));
+export function relayHeaders(rawHeaders: readonly string[], connection: string | undefined, instanceId: string, route?: string): string[] {
+	// Almost always plain keep-alive or close, which name nothing beyond the hop-by-hop headers.
+	const named = connection === undefined || plainConnection.has(connection) ? undefined : new Set(connection.split(',').map(token => token.trim().toLowerCase()));
 	const headers: string[] = [];
 	for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
 		const name = rawHeaders[index]!;
 		const lower = name.toLowerCase();
-		if (!hopByHopHeaders.has(lower) && !named?.has(lower) && lower !== instanceHeaderLower) {
+		if (!hopByHopHeaders.has(lower) && !named?.has(lower) && lower !== instanceHeaderLower && lower !== routeHeaderLower) {
 			headers.push(name, rawHeaders[index + 1]!);
 		}
 	}
 
 	headers.push(instanceHeader, instanceId);
+	if (route !== undefined) {
+		headers.push(routeHeader, route);
+	}
+
 	return headers;
 }
+
+const plainConnection = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close']);
 
 export type Outcome = 'completed' | 'failed' | 'client-closed';
 
@@ -56,7 +65,7 @@ export class Relay {
 	start(exchange: Exchange, attempt: Attempt, proxyRes: http.IncomingMessage, status: number): void {
 		const {res} = exchange;
 		const {lane} = attempt;
-		res.writeHead(status, proxyRes.statusMessage, relayHeaders(proxyRes.rawHeaders, proxyRes.headers.connection, lane.id));
+		res.writeHead(status, proxyRes.statusMessage, relayHeaders(proxyRes.rawHeaders, proxyRes.headers.connection, lane.id, exchange.placementReason));
 		if (proxyRes.headers['content-length'] === undefined) {
 			// A stream: the instance sent its headers before the first token (a model load can take minutes), so do we.
 			res.flushHeaders();
@@ -67,6 +76,7 @@ export class Relay {
 		const meter =
 			exchange.route.usesSlot && status === 200
 				? new ResponseMeter(streamFormatOf(proxyRes.headers['content-type']), count => {
+						exchange.streamedTokens += count;
 						if (generation) {
 							const now = Date.now();
 							lane.stats.addTokens(count, now);
@@ -99,6 +109,7 @@ export class Relay {
 				const reading = meter.finish();
 				exchange.promptTokens = reading.promptTokens;
 				exchange.outputTokens = generation ? reading.outputTokens : undefined;
+				exchange.finalChunk = reading.final;
 			}
 
 			if (exchange.firstByteAt === undefined) {

@@ -33,7 +33,7 @@ export class StoreWriteHandler {
 		}
 
 		const {lanes, startWait} = this.#options;
-		await startWait.until(() => lanes.running().length > 0, exchange.arrivedAt, exchange.abort.signal);
+		await startWait.until(() => lanes.running().length > 0, exchange.arrivedAt, exchange.signal);
 		if (exchange.finished) {
 			return;
 		}
@@ -44,7 +44,7 @@ export class StoreWriteHandler {
 		}
 
 		try {
-			exchange.releaseStoreLock = await this.#lock.acquire(exchange.abort.signal);
+			exchange.releaseStoreLock = await this.#lock.acquire(exchange.signal);
 		} catch {
 			exchange.finish(499, 'client-closed', undefined);
 			return;

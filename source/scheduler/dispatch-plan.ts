@@ -1,0 +1,143 @@
+import {normalizeModelName} from '../proxy/model-name.js';
+import type {Plan, PlanInput, Placement, WaitingRequest} from './plan-types.js';
+import type {RouteReason} from './route-reason.js';
+import {SlotReservations} from './slot-reservations.js';
+import {VirtualInstance, type Estimate, type Work} from './virtual-instance.js';
+
+/**
+ * Decides, for the waiting requests in their fair order, where each finishes soonest — list scheduling by earliest
+ * expected completion. For each request and instance: when a slot frees there (after what runs there and what
+ * this plan already put there), plus the model's load if it is not resident (waiting for the models it evicts
+ * to go idle), plus its service time at that instance's speed; plus the delay the load imposes on the requests
+ * that want the evicted models. A request whose best slot is free now is dispatched; one whose best slot is
+ * busy keeps that slot in the plan (so later requests plan around it) and waits. Pure and O(considered ×
+ * instances × slots).
+ */
+export function planDispatch(input: PlanInput): Plan {
+	const {now, costs} = input;
+	const healthy = input.instances.filter(instance => !instance.penalized);
+	const views = healthy.length > 0 ? healthy : input.instances;
+	const instances = views.map(view => new VirtualInstance(view, costs, now));
+	const totalSlots = instances.reduce((sum, instance) => sum + instance.slots, 0);
+	const maxConsidered = input.maxConsidered ?? Math.max(16, 4 * totalSlots);
+
+	const waitingFor = new Map<string, number>();
+	for (const request of input.waiting) {
+		if (request.model !== undefined) {
+			const model = normalizeModelName(request.model);
+			waitingFor.set(model, (waitingFor.get(model) ?? 0) + 1);
+		}
+	}
+
+	const demand = (model: string, reloadMs: number) => (waitingFor.get(model) ?? 0) + costs.arrivalsPerSecond(model, now) * (reloadMs / 1000);
+	const homes = (model: string) => instances.filter(instance => instance.isResident(model)).length;
+
+	const reservations = new SlotReservations(input.clients ?? [], input.waiting, views, totalSlots);
+	let freeNow = views.reduce((sum, view) => sum + Math.max(0, Math.max(1, view.slots) - view.running.length), 0);
+	const plan: Plan = {dispatch: [], waiting: [], retryInMs: undefined, unplaceable: []};
+	let nextRetryAt = Number.POSITIVE_INFINITY;
+	for (const request of input.waiting.slice(0, maxConsidered)) {
+		const eligible = instances.filter(instance => !request.exclude.has(instance.id));
+		if (eligible.length === 0) {
+			plan.unplaceable.push(request.id);
+			continue;
+		}
+
+		const work: Work = {model: request.model, limit: request.limit, promptTokens: request.promptTokens, modelNeedMiB: request.modelNeedMiB};
+		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, demand, homes)}));
+		const choice = request.overdue ? chooseOverdue(options, now) : chooseCheapest(options);
+		const startsNow = choice.instance.hasFreeSlotNow() && choice.estimate.startAt <= now;
+		const serviceMs = choice.estimate.finishAt - now;
+		if (startsNow && !request.overdue && freeNow - 1 < reservations.reserveFor(request.clientId, serviceMs)) {
+			// Held back for a client that is about to send; plan again when it arrives, a slot frees, or its rhythm lapses.
+			reservations.held(request.clientId, serviceMs);
+			continue;
+		}
+
+		if (request.model !== undefined) {
+			const model = normalizeModelName(request.model);
+			waitingFor.set(model, Math.max(0, (waitingFor.get(model) ?? 0) - 1));
+		}
+
+		choice.instance.commit(work, choice.estimate);
+		if (startsNow) {
+			freeNow--;
+			plan.dispatch.push(placement(request, choice, options, now));
+		} else {
+			plan.waiting.push({requestId: request.id, instanceId: choice.instance.id, expectedStartAt: choice.estimate.startAt});
+			nextRetryAt = Math.min(nextRetryAt, choice.estimate.startAt);
+		}
+	}
+
+	nextRetryAt = Math.min(nextRetryAt, reservations.heldUntil);
+	if (Number.isFinite(nextRetryAt)) {
+		plan.retryInMs = Math.max(1, nextRetryAt - now);
+	}
+
+	return plan;
+}
+
+/** Only a speed difference this large is worth naming in the route header (estimates wobble by a few %). */
+const clearlyFaster = 1.1;
+
+type Option = {instance: VirtualInstance; estimate: Estimate};
+
+function cost(option: Option): number {
+	return option.estimate.finishAt + option.estimate.evictionPenaltyMs;
+}
+
+/**
+ * Least expected completion; ties go to a slot free now, then to the most free memory (a load there evicts the
+ * least later), then to the instance listed first.
+ */
+function chooseCheapest(options: readonly Option[]): Option {
+	let best = options[0]!;
+	for (const option of options.slice(1)) {
+		const difference = cost(option) - cost(best);
+		if (difference < 0 || (difference === 0 && tieBreak(option, best) < 0)) {
+			best = option;
+		}
+	}
+
+	return best;
+}
+
+function tieBreak(a: Option, b: Option): number {
+	const free = Number(b.instance.hasFreeSlotNow()) - Number(a.instance.hasFreeSlotNow());
+	return free !== 0 ? free : b.instance.roomMiB() - a.instance.roomMiB();
+}
+
+/** Past its bound: the soonest finish among the slots that can start it now, else the soonest anywhere. */
+function chooseOverdue(options: readonly Option[], now: number): Option {
+	const startable = options.filter(option => option.instance.hasFreeSlotNow() && option.estimate.startAt <= now);
+	const pool = startable.length > 0 ? startable : options;
+	return pool.reduce((best, option) => (option.estimate.finishAt < best.estimate.finishAt ? option : best));
+}
+
+function placement(request: WaitingRequest, choice: Option, options: readonly Option[], now: number): Placement {
+	return {requestId: request.id, instanceId: choice.instance.id, reason: reasonFor(request, choice, options, now), expectedMs: choice.estimate.finishAt - now};
+}
+
+function reasonFor(request: WaitingRequest, choice: Option, options: readonly Option[], now: number): RouteReason {
+	if (request.overdue) {
+		return 'aged';
+	}
+
+	if (request.model === undefined) {
+		return 'free-slot';
+	}
+
+	if (choice.estimate.cold) {
+		return 'cold-load';
+	}
+
+	// Another warm instance could have started it as soon; this one is chosen for being clearly faster.
+	const rivalStartsAsSoon = options.some(
+		option =>
+			option !== choice &&
+			!option.estimate.cold &&
+			option.estimate.startAt <= Math.max(now, choice.estimate.startAt) &&
+			option.estimate.decodeTokensPerSecond * clearlyFaster < choice.estimate.decodeTokensPerSecond,
+	);
+	return rivalStartsAsSoon ? 'faster-gpu' : 'warm';
+}

@@ -1,0 +1,236 @@
+import {normalizeModelName} from '../proxy/model-name.js';
+import type {CostModel, InstanceView, RunningRequest} from './plan-types.js';
+
+/** Ollama's default OLLAMA_MAX_LOADED_MODELS for one GPU. */
+const defaultMaxLoadedModels = 3;
+
+type VirtualModel = {
+	/** When it can serve: now when resident, later while a load runs. */
+	readyAt: number;
+	sizeMiB: number | undefined;
+	/** When the last request using it (running or planned) is expected to finish: it cannot be evicted before. */
+	busyUntil: number;
+	lastUsedAt: number;
+};
+
+/** Where and when a request would run on one instance, and what that would cost the others. */
+export type Estimate = {
+	/** When it would take a slot (and, cold, start its load). */
+	startAt: number;
+	/** When its last token would be out. */
+	finishAt: number;
+	cold: boolean;
+	/** Models the load would evict, and the delay that imposes on the requests that want them. */
+	evicts: string[];
+	evictionPenaltyMs: number;
+	/** Per-request decode speed it would get there. */
+	decodeTokensPerSecond: number;
+};
+
+export type Work = {model: string | undefined; limit: number | undefined; promptTokens: number | undefined; modelNeedMiB: number | undefined};
+
+/**
+ * One instance's near future as the planner sees it: when each slot frees (from the expected remaining work of
+ * what runs there and of what the plan has already put there), which models are resident or being loaded, and
+ * how much memory is free. Planning a request on it updates that future.
+ */
+export class VirtualInstance {
+	readonly id: string;
+	readonly slots: number;
+	/** Expected finish times of the work holding slots, ascending. */
+	#finishTimes: number[];
+	readonly #models = new Map<string, VirtualModel>();
+	#freeMiB: number | undefined;
+	readonly #maxLoaded: number;
+	readonly #costs: CostModel;
+	readonly #now: number;
+
+	constructor(view: InstanceView, costs: CostModel, now: number) {
+		this.id = view.id;
+		this.slots = Math.max(1, view.slots);
+		this.#costs = costs;
+		this.#now = now;
+		this.#freeMiB = view.freeMemoryMiB;
+		this.#maxLoaded = view.maxLoadedModels ?? defaultMaxLoadedModels;
+		const concurrency = Math.max(1, view.running.length);
+		for (const resident of view.resident) {
+			const model = normalizeModelName(resident.model);
+			this.#models.set(model, {
+				readyAt: resident.loading ? now + this.#remainingLoadMs(view.running, model, now) : now,
+				sizeMiB: resident.sizeMiB ?? costs.sizeMiB(model, view.id),
+				busyUntil: now,
+				lastUsedAt: resident.lastUsedAt,
+			});
+		}
+
+		this.#finishTimes = view.running.map(running => now + this.remainingMs(running, concurrency)).sort((a, b) => a - b);
+		for (const running of view.running) {
+			const model = running.model === undefined ? undefined : normalizeModelName(running.model);
+			const entry = model === undefined ? undefined : this.#models.get(model);
+			if (entry) {
+				entry.busyUntil = Math.max(entry.busyUntil, now + this.remainingMs(running, concurrency));
+			}
+		}
+	}
+
+	/** Expected time left for a running request, with `concurrency` requests sharing the instance. */
+	remainingMs(running: RunningRequest, concurrency: number): number {
+		const model = running.model === undefined ? '' : normalizeModelName(running.model);
+		const costs = this.#costs;
+		const total = costs.expectedOutputTokens(model, running.limit, running.producedTokens);
+		const decodeMs = (Math.max(0, total - running.producedTokens) / costs.decodeTokensPerSecond(this.id, model, concurrency, this.#now)) * 1000;
+		if (running.firstTokenAt !== undefined) {
+			return decodeMs;
+		}
+
+		const promptMs = running.promptTokens === undefined ? 0 : (running.promptTokens / costs.promptTokensPerSecond(this.id, model, this.#now)) * 1000;
+		const before = (running.coldStart ? costs.loadMs(this.id, model) : 0) + promptMs;
+		return Math.max(0, before - (this.#now - running.dispatchedAt)) + decodeMs;
+	}
+
+	/** When the earliest slot frees (now if one is free). */
+	earliestSlotAt(): number {
+		const busy = this.#finishTimes.length;
+		return busy < this.slots ? this.#now : this.#finishTimes[busy - this.slots]!;
+	}
+
+	/** Free memory as far as known (unknown counts as none), less a share per resident model. */
+	roomMiB(): number {
+		return (this.#freeMiB ?? 0) - this.#models.size;
+	}
+
+	hasFreeSlotNow(): boolean {
+		return this.earliestSlotAt() <= this.#now;
+	}
+
+	isResident(model: string): boolean {
+		return this.#models.has(normalizeModelName(model));
+	}
+
+	decodeRate(model: string): number {
+		return this.#costs.decodeTokensPerSecond(this.id, model, 1, this.#now);
+	}
+
+	/** `demand(model)`: requests expected to want that model soon (waiting, plus arrivals during a reload). */
+	estimate(work: Work, demand: (model: string, loadMs: number) => number, homes: (model: string) => number): Estimate {
+		const slotAt = this.earliestSlotAt();
+		const model = work.model === undefined ? '' : normalizeModelName(work.model);
+		const costs = this.#costs;
+		let startAt = slotAt;
+		let readyAt = slotAt;
+		let cold = false;
+		let evicts: string[] = [];
+		let evictionPenaltyMs = 0;
+		const resident = model === '' ? undefined : this.#models.get(model);
+		if (resident) {
+			readyAt = Math.max(slotAt, resident.readyAt);
+		} else if (model !== '') {
+			cold = true;
+			evicts = this.#victimsFor(model, work.modelNeedMiB);
+			for (const victim of evicts) {
+				const entry = this.#models.get(victim)!;
+				// Ollama evicts only an idle model: the load waits until the victim's requests are done.
+				startAt = Math.max(startAt, entry.busyUntil);
+				const reloadMs = costs.loadMs(this.id, victim);
+				// Every request that wants the victim waits for its reload (shared among the instances that hold it).
+				evictionPenaltyMs += (reloadMs * demand(victim, reloadMs)) / Math.max(1, homes(victim));
+			}
+
+			readyAt = startAt + costs.loadMs(this.id, model);
+		}
+
+		const concurrency = Math.min(this.slots, 1 + this.#finishTimes.filter(time => time > readyAt).length);
+		const decodeTokensPerSecond = costs.decodeTokensPerSecond(this.id, model, concurrency, this.#now);
+		const outputTokens = costs.expectedOutputTokens(model, work.limit, 0);
+		const promptMs = work.promptTokens === undefined ? 0 : (work.promptTokens / costs.promptTokensPerSecond(this.id, model, this.#now)) * 1000;
+		const finishAt = readyAt + promptMs + (outputTokens / decodeTokensPerSecond) * 1000;
+		return {startAt, finishAt, cold, evicts, evictionPenaltyMs, decodeTokensPerSecond};
+	}
+
+	/** Puts the request in this instance's future: a slot until finishAt, its model resident, the victims gone. */
+	commit(work: Work, estimate: Estimate): void {
+		const busy = this.#finishTimes.length;
+		if (busy >= this.slots) {
+			// The slots that freed by the time it starts are gone from the future.
+			this.#finishTimes.splice(0, busy - this.slots + 1);
+		}
+
+		insertSorted(this.#finishTimes, estimate.finishAt);
+		const model = work.model === undefined ? '' : normalizeModelName(work.model);
+		if (model === '') {
+			return;
+		}
+
+		for (const victim of estimate.evicts) {
+			const entry = this.#models.get(victim);
+			if (entry?.sizeMiB !== undefined && this.#freeMiB !== undefined) {
+				this.#freeMiB += entry.sizeMiB;
+			}
+
+			this.#models.delete(victim);
+		}
+
+		const entry = this.#models.get(model);
+		if (entry) {
+			entry.busyUntil = Math.max(entry.busyUntil, estimate.finishAt);
+			entry.lastUsedAt = Math.max(entry.lastUsedAt, estimate.startAt);
+			return;
+		}
+
+		const sizeMiB = work.modelNeedMiB ?? this.#costs.sizeMiB(model, this.id);
+		if (sizeMiB !== undefined && this.#freeMiB !== undefined) {
+			this.#freeMiB -= sizeMiB;
+		}
+
+		this.#models.set(model, {
+			readyAt: estimate.startAt + this.#costs.loadMs(this.id, model),
+			sizeMiB,
+			busyUntil: estimate.finishAt,
+			lastUsedAt: estimate.startAt,
+		});
+	}
+
+	/**
+	 * What loading `model` would push out, in Ollama's order (idle before busy, then least recently used), until
+	 * it fits: below the max loaded models and, where both sizes are known, in the free memory.
+	 */
+	#victimsFor(model: string, needMiB: number | undefined): string[] {
+		const need = needMiB ?? this.#costs.sizeMiB(model, this.id);
+		const candidates = [...this.#models.entries()].sort(
+			([, a], [, b]) => Number(a.busyUntil > this.#now) - Number(b.busyUntil > this.#now) || a.lastUsedAt - b.lastUsedAt,
+		);
+		const victims: string[] = [];
+		let count = this.#models.size;
+		let free = this.#freeMiB;
+		const fits = () => count < this.#maxLoaded && (need === undefined || free === undefined || free >= need);
+		for (const [name, entry] of candidates) {
+			if (fits()) {
+				break;
+			}
+
+			victims.push(name);
+			count--;
+			if (free !== undefined) {
+				// A model of unknown size is taken to free what it needs, else it would never fit.
+				free += entry.sizeMiB ?? need ?? 0;
+			}
+		}
+
+		return victims;
+	}
+
+	#remainingLoadMs(running: readonly RunningRequest[], model: string, now: number): number {
+		const loader = running.find(request => request.coldStart && request.firstTokenAt === undefined && request.model !== undefined && normalizeModelName(request.model) === model);
+		const loadMs = this.#costs.loadMs(this.id, model);
+		return loader ? Math.max(0, loadMs - (now - loader.dispatchedAt)) : loadMs;
+	}
+}
+
+function insertSorted(values: number[], value: number): void {
+	let index = values.length;
+	while (index > 0 && values[index - 1]! > value) {
+		index--;
+	}
+
+	values.splice(index, 0, value);
+}

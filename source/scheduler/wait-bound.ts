@@ -1,0 +1,34 @@
+import type {CostModel} from './plan-types.js';
+
+/**
+ * Expected GPU time of a request on the fleet's average instance (alone there), in ms: what the fair order charges
+ * its client, and the unit of the wait bound.
+ */
+export function averageServiceMs(
+	costs: CostModel,
+	instanceIds: readonly string[],
+	request: {model: string | undefined; limit: number | undefined; promptTokens: number | undefined},
+	now: number,
+): number {
+	const model = request.model ?? '';
+	const tokens = costs.expectedOutputTokens(model, request.limit, 0);
+	const ids = instanceIds.length > 0 ? instanceIds : [''];
+	let total = 0;
+	for (const id of ids) {
+		const prompt = request.promptTokens === undefined ? 0 : request.promptTokens / costs.promptTokensPerSecond(id, model, now);
+		total += (tokens / costs.decodeTokensPerSecond(id, model, 1, now) + prompt) * 1000;
+	}
+
+	return total / ids.length;
+}
+
+/**
+ * The stated bound on queueing: twice what the request would wait in one FIFO queue drained by the whole fleet
+ * (the work queued ahead of it plus what still runs, over the fleet's slots), plus one model load. Fair sharing
+ * and waiting for a warm or faster slot may reorder requests within that; past it the request is overdue and takes
+ * the first slot that can start it.
+ */
+export function waitBoundMs(fleet: {queuedWorkMs: number; runningRemainingMs: number; slots: number; loadMs: number}): number {
+	const fifoWaitMs = (fleet.queuedWorkMs + fleet.runningRemainingMs) / Math.max(1, fleet.slots);
+	return 2 * fifoWaitMs + fleet.loadMs;
+}
