@@ -254,14 +254,14 @@ const unknownPodFlags = builtCliMissing === false ? flagsUpDoesNotKnow() : [];
 const podRunSkip = builtCliMissing || (unknownPodFlags.length > 0 ? `up does not know ${unknownPodFlags.join(', ')} yet` : false);
 
 describe('deploy/kubernetes: the pod\'s command line, run over the doubles', {skip: podRunSkip}, () => {
-	it('starts; GET / is 200 once an instance is ready; /metrics answers the probes without a token; the control routes need it', async t => {
+	it('starts; GET / is 200 once an instance is ready; /metrics answers without a token, the control routes need it; SIGTERM drains', async t => {
 		const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-pod-'));
 		const port = await freePortRange(1);
 		const basePort = await freePortRange(2);
 		// The pod's own arguments, less `up --no-ui --port` (startBuiltUp gives those), with a scratch state directory.
 		const podArgs = args.slice(1).filter((argument, index, all) => argument !== '--no-ui' && argument !== '--port' && all[index - 1] !== '--port')
 			.map((argument, index, all) => (all[index - 1] === '--state-dir' ? scratch : argument));
-		const up = startBuiltUp([...podArgs, '--base-port', String(basePort)], doublesEnv({FAKE_GPU_COUNT: '2', OLLAMA_MULTI_TOKEN: 'pod-token'}), port);
+		const up = startBuiltUp([...podArgs, '--base-port', String(basePort)], doublesEnv({FAKE_GPU_COUNT: '2', OLLAMA_MULTI_TOKEN: 'pod-token', FAKE_OLLAMA_TOKENS_PER_SECOND: '30'}), port);
 		t.after(async () => {
 			await up.stop();
 			rmSync(scratch, {recursive: true, force: true});
@@ -271,5 +271,16 @@ describe('deploy/kubernetes: the pod\'s command line, run over the doubles', {sk
 		assert.equal((await fetch(`${base}/metrics`)).status, 200);
 		assert.equal((await fetch(`${base}/ollama-multi/status`)).status, 401);
 		assert.equal((await fetch(`${base}/ollama-multi/status`, {headers: {Authorization: 'Bearer pod-token'}})).status, 200);
+
+		// What the kubelet does at the end of the preStop: SIGTERM, with a generation running.
+		const generation = await fetch(`${base}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', options: {num_predict: 60}})});
+		assert.equal(generation.status, 200);
+		const exited = new Promise<number | null>(resolve => up.child.once('exit', resolve));
+		const stoppedAt = Date.now();
+		up.child.kill('SIGTERM');
+		await eventually('GET / answering 503 (readiness fails, the pool drops the node)', async () => ((await fetch(`${base}/`)).status === 503 ? true : undefined), 10_000);
+		assert.match(await generation.text(), /"done":true/, 'the running generation finishes');
+		assert.equal(await exited, 0);
+		assert.ok(Date.now() - stoppedAt < (pod.spec.terminationGracePeriodSeconds as number) * 1000, 'within the grace period');
 	});
 });
