@@ -25,7 +25,7 @@ export type PlacementOptions = {
 	startWaitMs?: number;
 	onChange: () => void;
 	/** GPU memory a model needs, in MiB; by default the most it takes on any instance whose /api/ps lists it. */
-	modelSizeMiB?: (model: string) => number | undefined;
+	modelSizeMiB?: (model: string, numCtx?: number) => number | undefined;
 	/** OLLAMA_MAX_LOADED_MODELS as the instances get it (for `fastest`); default Ollama's, 3 per GPU. */
 	maxLoadedModels?: number;
 	/** Free GPU memory of an instance (summed over its GPUs, from the telemetry); default: its total minus what /api/ps lists. */
