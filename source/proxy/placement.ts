@@ -184,10 +184,17 @@ export class Placement {
 		return this.#options.modelSizeMiB ? this.#options.modelSizeMiB(model) : this.#observedSizeMiB(model);
 	}
 
-	/** A lane for a request that takes no slot (tags, show, version, pulls...): least busy, ready ones first. */
+	/**
+	 * A lane for a request that takes no slot (tags, show, version, pulls...): least busy, ready ones first, and the
+	 * instances ollama-multi runs before remote upstreams, which have model stores of their own.
+	 */
 	pickAny(exclude: ReadonlySet<string>): Lane | undefined {
 		const now = Date.now();
-		for (const lanes of [this.#lanes.candidates(), this.#lanes.running()]) {
+		const local = (lanes: readonly Lane[]) => lanes.filter(lane => lane.snapshot.remote !== true);
+		const remote = (lanes: readonly Lane[]) => lanes.filter(lane => lane.snapshot.remote === true);
+		const candidates = this.#lanes.candidates();
+		const running = this.#lanes.running();
+		for (const lanes of [local(candidates), local(running), remote(candidates), remote(running)]) {
 			const eligible = exclude.size === 0 ? lanes : lanes.filter(lane => !exclude.has(lane.id));
 			if (eligible.length === 0) {
 				continue;
