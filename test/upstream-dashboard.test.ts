@@ -45,7 +45,7 @@ describe('remote panel in the dashboard (tmux, e2e)', {skip}, () => {
 	it('shows it unreachable once it stops answering, and the GPU still ready', async () => {
 		await remote.stop('SIGKILL');
 		const screen = await terminal!.waitForScreen('remote0 unreachable', text => /remote0 remote 127\.0\.0\.1 .* ● unreachable/.test(text), 20_000);
-		assert.match(screen, /unreachable: ECONNREFUSED/);
+		assert.match(screen, /unreachable: ECONN(REFUSED|RESET)/);
 		assert.match(screen, /gpu0 .* ● ready/);
 	});
 

@@ -20,11 +20,11 @@ export async function upstreamRequest(
 	port: number,
 	method: string,
 	path: string,
-	options: {body?: string; timeoutMs?: number; agent?: http.Agent} = {},
+	options: {body?: string; timeoutMs?: number; agent?: http.Agent; headers?: http.OutgoingHttpHeaders} = {},
 ): Promise<UpstreamReply> {
 	return new Promise<UpstreamReply>((resolve, reject) => {
 		const authority = authorityOf({host, port});
-		const headers: http.OutgoingHttpHeaders = {host: authority};
+		const headers: http.OutgoingHttpHeaders = {...options.headers, host: authority};
 		if (options.body !== undefined) {
 			headers['content-type'] = 'application/json';
 			headers['content-length'] = Buffer.byteLength(options.body);

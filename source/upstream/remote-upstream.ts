@@ -1,4 +1,6 @@
+import http from 'node:http';
 import {isRecord} from '../is-record.js';
+import {upstreamRequest, type UpstreamReply} from '../proxy/upstream-request.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
 import {TypedEmitter} from '../typed-emitter.js';
 import type {UpstreamAddress} from './upstream-address.js';
@@ -38,6 +40,9 @@ export type RemoteUpstreamOptions = {
 	intervalMs?: number;
 	timeoutMs?: number;
 };
+
+/** A new connection per check: a kept-alive one the remote has closed would read as the remote being down. */
+const freshConnections = new http.Agent({keepAlive: false});
 
 type RemoteEvents = {change: []; event: [type: 'ready' | 'unreachable', detail: string]};
 
@@ -153,8 +158,7 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 	async #probe(): Promise<string | undefined> {
 		try {
 			const response = await this.#get('/');
-			const body = await response.text();
-			return response.status === 200 && body.includes('Ollama is running') ? undefined : `GET / answered ${response.status}`;
+			return response.status === 200 && response.body.toString('utf8').includes('Ollama is running') ? undefined : `GET / answered ${response.status}`;
 		} catch (error) {
 			return `unreachable: ${describeError(error)}`;
 		}
@@ -185,13 +189,12 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 		try {
 			const response = await this.#get('/ollama-multi/status');
 			if (response.status === 401) {
-				await response.body?.cancel();
 				this.#details.kind = 'ollama-multi';
 				this.#details.problem = 'an ollama-multi that wants its control token: pass --upstream-token';
 				return;
 			}
 
-			const report: unknown = response.status === 200 ? await response.json() : (await response.body?.cancel(), undefined);
+			const report: unknown = response.status === 200 ? JSON.parse(response.body.toString('utf8')) : undefined;
 			if (isRecord(report) && report['service'] === 'ollama-multi' && Array.isArray(report['instances'])) {
 				this.#readPeerReport(report);
 				return;
@@ -201,7 +204,7 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 			this.#details.gpus = [];
 			this.#details.peerQueued = undefined;
 			if (this.#details.version === undefined) {
-				const version: unknown = await (await this.#get('/api/version')).json();
+				const version: unknown = JSON.parse((await this.#get('/api/version')).body.toString('utf8'));
 				this.#details.version = isRecord(version) && typeof version['version'] === 'string' ? version['version'] : undefined;
 			}
 		} catch {
@@ -231,13 +234,10 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 		this.#capacity = Math.max(1, slots);
 	}
 
-	async #get(path: string): Promise<Response> {
-		const headers: Record<string, string> = {};
-		if (this.#options.token !== undefined) {
-			headers['Authorization'] = `Bearer ${this.#options.token}`;
-		}
-
-		return fetch(`${this.#options.address.url}${path}`, {headers, signal: AbortSignal.timeout(this.#options.timeoutMs)});
+	async #get(path: string): Promise<UpstreamReply> {
+		const {host, port} = this.#options.address;
+		const headers = this.#options.token === undefined ? {} : {authorization: `Bearer ${this.#options.token}`};
+		return upstreamRequest(host, port, 'GET', path, {timeoutMs: this.#options.timeoutMs, agent: freshConnections, headers});
 	}
 }
 
@@ -246,14 +246,9 @@ function numberOrNull(value: unknown): number | null {
 }
 
 function describeError(error: unknown): string {
-	if (error instanceof Error) {
-		const cause = (error as Error & {cause?: unknown}).cause;
-		if (isRecord(cause) && typeof cause['code'] === 'string') {
-			return String(cause['code']);
-		}
-
-		return error.name === 'TimeoutError' ? 'no answer in time' : error.message;
+	if (isRecord(error) && typeof error['code'] === 'string') {
+		return error['code'];
 	}
 
-	return String(error);
+	return error instanceof Error ? error.message : String(error);
 }
