@@ -140,7 +140,7 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 	};
 }
 
-/** Structural equality for the plain data above (no Dates, Maps or cycles). */
+/** Structural equality for the plain data above (arrays, records and Maps; no Dates or cycles). */
 export function sameData(a: unknown, b: unknown): boolean {
 	if (Object.is(a, b)) {
 		return true;
@@ -148,6 +148,14 @@ export function sameData(a: unknown, b: unknown): boolean {
 
 	if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
 		return false;
+	}
+
+	if (a instanceof Map || b instanceof Map) {
+		if (!(a instanceof Map && b instanceof Map) || a.size !== b.size) {
+			return false;
+		}
+
+		return [...a].every(([key, value]) => b.has(key) && sameData(value, b.get(key)));
 	}
 
 	if (Array.isArray(a)) {
