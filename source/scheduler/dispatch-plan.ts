@@ -1,5 +1,5 @@
 import {normalizeModelName} from '../proxy/model-name.js';
-import type {Plan, PlanInput, Placement, WaitingRequest} from './plan-types.js';
+import type {Plan, PlanInput, Placement, WaitingCounts, WaitingRequest} from './plan-types.js';
 import type {RouteReason} from './route-reason.js';
 import {SlotReservations} from './slot-reservations.js';
 import {VirtualInstance, type Estimate, type Work} from './virtual-instance.js';
@@ -21,18 +21,13 @@ export function planDispatch(input: PlanInput): Plan {
 	const totalSlots = instances.reduce((sum, instance) => sum + instance.slots, 0);
 	const maxConsidered = input.maxConsidered ?? Math.max(16, 4 * totalSlots);
 
-	const waitingFor = new Map<string, number>();
-	for (const request of input.waiting) {
-		if (request.model !== undefined) {
-			const model = normalizeModelName(request.model);
-			waitingFor.set(model, (waitingFor.get(model) ?? 0) + 1);
-		}
-	}
+	const counts = input.waitingCounts ?? countWaiting(input.waiting);
+	const waitingFor = new Map(counts.byModel);
 
 	const demand = (model: string, reloadMs: number) => (waitingFor.get(model) ?? 0) + costs.arrivalsPerSecond(model, now) * (reloadMs / 1000);
 	const homes = (model: string) => instances.filter(instance => instance.isResident(model)).length;
 
-	const reservations = new SlotReservations(input.clients ?? [], input.waiting, views, totalSlots);
+	const reservations = new SlotReservations(input.clients ?? [], counts.byClient, views, totalSlots);
 	let freeNow = views.reduce((sum, view) => sum + Math.max(0, Math.max(1, view.slots) - view.running.length), 0);
 	const plan: Plan = {dispatch: [], waiting: [], retryInMs: undefined, unplaceable: []};
 	let nextRetryAt = Number.POSITIVE_INFINITY;
@@ -79,6 +74,24 @@ export function planDispatch(input: PlanInput): Plan {
 
 /** Only a speed difference this large is worth naming in the route header (estimates wobble by a few %). */
 const clearlyFaster = 1.1;
+
+/** Waiting requests per model (normalised) and per client. */
+export function countWaiting(waiting: readonly WaitingRequest[]): WaitingCounts {
+	const byModel = new Map<string, number>();
+	const byClient = new Map<string, number>();
+	for (const request of waiting) {
+		if (request.model !== undefined) {
+			const model = normalizeModelName(request.model);
+			byModel.set(model, (byModel.get(model) ?? 0) + 1);
+		}
+
+		if (request.clientId !== undefined) {
+			byClient.set(request.clientId, (byClient.get(request.clientId) ?? 0) + 1);
+		}
+	}
+
+	return {byModel, byClient};
+}
 
 type Option = {instance: VirtualInstance; estimate: Estimate};
 

@@ -1,4 +1,5 @@
 import {QueueAbortedError, QueueFullError} from '../proxy/central-queue.js';
+import {normalizeModelName} from '../proxy/model-name.js';
 import {DecayedMean} from './decayed-stats.js';
 import {planDispatch} from './dispatch-plan.js';
 import type {Estimator} from './estimator.js';
@@ -64,6 +65,8 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 	readonly #tickets = new Map<number, Ticket<R>>();
 	readonly #clients = new Map<string, {lastArrivalAt: number; requests: number; gapMs: DecayedMean; serviceMs: DecayedMean}>();
 	#planned = new Map<string, number>();
+	readonly #byModel = new Map<string, number>();
+	readonly #byClient = new Map<string, number>();
 	#nextId = 1;
 	#cancelTimer: (() => void) | undefined;
 	#timerDueAt = Number.POSITIVE_INFINITY;
@@ -119,6 +122,7 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 			const ticket: Ticket<R> = {request, id, enqueuedAt: now, deadlineAt: 0, resolve, reject, detach: () => {}};
 			this.#tickets.set(id, ticket);
+			this.#count(request, 1);
 			const cost = this.#costAndDeadline(request, now);
 			if (!request.front) {
 				this.#recordClient(request.clientId, cost.costMs, now);
@@ -185,7 +189,8 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 		const now = this.#now();
 		const instances = this.#options.instances();
-		const order = this.#order.ordered(now);
+		const slots = instances.reduce((sum, instance) => sum + Math.max(1, instance.slots), 0);
+		const order = this.#order.ordered(now, Math.max(16, 4 * slots));
 		const waiting: WaitingRequest[] = order.map(entry => {
 			const {request} = this.#tickets.get(entry.id)!;
 			return {
@@ -200,10 +205,10 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 				overdue: entry.deadlineAt <= now,
 			};
 		});
-		const plan = planDispatch({now, instances, waiting, costs: this.#options.costs, clients: this.#activity(now)});
+		const plan = planDispatch({now, instances, waiting, costs: this.#options.costs, clients: this.#activity(now), waitingCounts: {byModel: this.#byModel, byClient: this.#byClient}});
 		let changed = false;
 		let waitForInstance = Number.POSITIVE_INFINITY;
-		const stuck = instances.length === 0 ? waiting.map(request => request.id) : plan.unplaceable;
+		const stuck = instances.length === 0 ? [...this.#tickets.keys()] : plan.unplaceable;
 		for (const id of stuck) {
 			const ticket = this.#tickets.get(id)!;
 			const decision = this.#options.noInstance(ticket.request, now - ticket.enqueuedAt);
@@ -310,8 +315,29 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 		this.#tickets.delete(id);
 		this.#order.remove(id, dispatched);
+		this.#count(ticket.request, -1);
 		ticket.detach();
 		return ticket;
+	}
+
+	/** Keeps the per-model and per-client counts of the whole queue, so planning reads only its head. */
+	#count(request: R, delta: number): void {
+		if (request.model !== undefined) {
+			const model = normalizeModelName(request.model);
+			const next = (this.#byModel.get(model) ?? 0) + delta;
+			if (next > 0) {
+				this.#byModel.set(model, next);
+			} else {
+				this.#byModel.delete(model);
+			}
+		}
+
+		const next = (this.#byClient.get(request.clientId) ?? 0) + delta;
+		if (next > 0) {
+			this.#byClient.set(request.clientId, next);
+		} else {
+			this.#byClient.delete(request.clientId);
+		}
 	}
 
 	#setTimer(inMs: number): void {
