@@ -24,8 +24,15 @@ export function planDispatch(input: PlanInput): Plan {
 	const counts = input.waitingCounts ?? countWaiting(input.waiting);
 	const waitingFor = new Map(counts.byModel);
 
-	const demand = (model: string, reloadMs: number) => (waitingFor.get(model) ?? 0) + costs.arrivalsPerSecond(model, now) * (reloadMs / 1000);
-	const homes = (model: string) => instances.filter(instance => instance.isResident(model)).length;
+	// Each request waiting for the victim waits for a reload (shared among the instances that hold it). When this is
+	// its only copy, those arriving while the evicting request holds the instance wait too, and the next request
+	// for a model in recent use pays a reload at least.
+	const evictionCost = (model: string, reloadMs: number, occupancyMs: number) => {
+		const homes = instances.filter(instance => instance.isResident(model)).length;
+		const arrivals = costs.arrivalsPerSecond(model, now);
+		const coming = homes <= 1 ? Math.max(Math.min(1, arrivals * (reuseHorizonMs / 1000)), arrivals * ((reloadMs + occupancyMs) / 1000)) : 0;
+		return reloadMs * ((waitingFor.get(model) ?? 0) / Math.max(1, homes) + coming);
+	};
 
 	const reservations = new SlotReservations(input.clients ?? [], counts.byClient, views, totalSlots);
 	let freeNow = views.reduce((sum, view) => sum + Math.max(0, Math.max(1, view.slots) - view.running.length), 0);
@@ -39,7 +46,7 @@ export function planDispatch(input: PlanInput): Plan {
 		}
 
 		const work: Work = {model: request.model, limit: request.limit, promptTokens: request.promptTokens, modelNeedMiB: request.modelNeedMiB};
-		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, demand, homes)}));
+		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, evictionCost)}));
 		const choice = request.overdue ? chooseOverdue(options, now) : chooseCheapest(options);
 		const startsNow = choice.instance.hasFreeSlotNow() && choice.estimate.startAt <= now;
 		const serviceMs = choice.estimate.finishAt - now;
@@ -71,6 +78,9 @@ export function planDispatch(input: PlanInput): Plan {
 
 	return plan;
 }
+
+/** A model asked for at least once in this time (lately) will be asked for again before long. */
+const reuseHorizonMs = 30_000;
 
 /** Only a speed difference this large is worth naming in the route header (estimates wobble by a few %). */
 const clearlyFaster = 1.1;

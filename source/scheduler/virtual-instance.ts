@@ -111,8 +111,11 @@ export class VirtualInstance {
 		return this.#costs.decodeTokensPerSecond(this.id, model, 1, this.#now);
 	}
 
-	/** `demand(model)`: requests expected to want that model soon (waiting, plus arrivals during a reload). */
-	estimate(work: Work, demand: (model: string, loadMs: number) => number, homes: (model: string) => number): Estimate {
+	/**
+	 * `evictionCost(model, reloadMs, occupancyMs)`: the delay evicting that model from here, for a request that holds
+	 * the instance `occupancyMs`, imposes on the requests that want it.
+	 */
+	estimate(work: Work, evictionCost: (model: string, reloadMs: number, occupancyMs: number) => number): Estimate {
 		const slotAt = this.earliestSlotAt();
 		const model = work.model === undefined ? '' : normalizeModelName(work.model);
 		const costs = this.#costs;
@@ -131,9 +134,8 @@ export class VirtualInstance {
 				const entry = this.#models.get(victim)!;
 				// Ollama evicts only an idle model: the load waits until the victim's requests are done.
 				startAt = Math.max(startAt, entry.busyUntil);
-				const reloadMs = costs.loadMs(this.id, victim);
-				// Every request that wants the victim waits for its reload (shared among the instances that hold it).
-				evictionPenaltyMs += (reloadMs * demand(victim, reloadMs)) / Math.max(1, homes(victim));
+				const occupancyMs = costs.loadMs(this.id, model) + (costs.expectedOutputTokens(model, work.limit, 0) / costs.decodeTokensPerSecond(this.id, model, 1, this.#now)) * 1000;
+				evictionPenaltyMs += evictionCost(victim, costs.loadMs(this.id, victim), occupancyMs);
 			}
 
 			readyAt = startAt + costs.loadMs(this.id, model);
