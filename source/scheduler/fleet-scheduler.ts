@@ -250,7 +250,7 @@ export class FleetScheduler {
 	/**
 	 * How many models the instance was seen to hold at most: when a poll shows a model arrive and another leave at
 	 * once, the instance evicted to make room (OLLAMA_MAX_LOADED_MODELS or memory), so it holds no more than it
-	 * holds now. Unbounded until that is seen.
+	 * holds now. Unbounded until that is seen on some instance.
 	 */
 	#observedMaxLoaded(laneId: string, reported: ReadonlyMap<string, number>): number {
 		const before = this.#lastReported.get(laneId);
@@ -264,6 +264,7 @@ export class FleetScheduler {
 			this.#lastReported.set(laneId, new Set(reported.keys()));
 		}
 
-		return this.#maxLoadedSeen.get(laneId) ?? Number.POSITIVE_INFINITY;
+		// An instance not seen evicting yet is taken to be like those that were (they share OLLAMA_MAX_LOADED_MODELS).
+		return this.#maxLoadedSeen.get(laneId) ?? Math.min(Number.POSITIVE_INFINITY, ...this.#maxLoadedSeen.values());
 	}
 }

@@ -197,7 +197,8 @@ export class VirtualInstance {
 	 * it fits: below the max loaded models and, where both sizes are known, in the free memory.
 	 */
 	#victimsFor(model: string, needMiB: number | undefined): string[] {
-		const need = needMiB ?? this.#costs.sizeMiB(model, this.id);
+		// A model never seen resident is taken to be as large as the ones that are here.
+		const need = needMiB ?? this.#costs.sizeMiB(model, this.id) ?? this.#typicalResidentMiB();
 		const candidates = [...this.#models.entries()].sort(
 			([, a], [, b]) => Number(a.busyUntil > this.#now) - Number(b.busyUntil > this.#now) || a.lastUsedAt - b.lastUsedAt,
 		);
@@ -219,6 +220,11 @@ export class VirtualInstance {
 		}
 
 		return victims;
+	}
+
+	#typicalResidentMiB(): number | undefined {
+		const sizes = [...this.#models.values()].flatMap(entry => (entry.sizeMiB === undefined ? [] : [entry.sizeMiB]));
+		return sizes.length === 0 ? undefined : Math.max(...sizes);
 	}
 
 	#remainingLoadMs(running: readonly RunningRequest[], model: string, now: number): number {
