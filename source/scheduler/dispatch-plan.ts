@@ -24,13 +24,15 @@ export function planDispatch(input: PlanInput): Plan {
 	const counts = input.waitingCounts ?? countWaiting(input.waiting);
 	const waitingFor = new Map(counts.byModel);
 
-	// Each request waiting for the victim waits for a reload (shared among the instances that hold it). When this is
-	// its only copy, those arriving while the evicting request holds the instance wait too, and the next request
-	// for a model in recent use pays a reload at least.
-	const evictionCost = (model: string, reloadMs: number, occupancyMs: number) => {
+	// Each request waiting for the victim waits for a reload (shared among the instances that hold it). When this copy
+	// is one its demand needs (its only one, or the others cannot carry its arrivals × service), those arriving while
+	// the evicting request holds the instance wait too, and the next request for a model in recent use pays a reload.
+	const evictionCost = (model: string, reloadMs: number, occupancyMs: number, from: VirtualInstance) => {
 		const homes = instances.filter(instance => instance.isResident(model)).length;
 		const arrivals = costs.arrivalsPerSecond(model, now);
-		const coming = homes <= 1 ? Math.max(Math.min(1, arrivals * (reuseHorizonMs / 1000)), arrivals * ((reloadMs + occupancyMs) / 1000)) : 0;
+		const slotsNeeded = (arrivals * costs.expectedOutputTokens(model)) / costs.decodeTokensPerSecond(from.id, model, from.slots, now);
+		const needed = homes <= 1 || slotsNeeded > (homes - 1) * from.slots;
+		const coming = needed ? Math.max(Math.min(1, arrivals * (reuseHorizonMs / 1000)), arrivals * ((reloadMs + occupancyMs) / 1000)) : 0;
 		return reloadMs * ((waitingFor.get(model) ?? 0) / Math.max(1, homes) + coming);
 	};
 

@@ -115,7 +115,7 @@ export class VirtualInstance {
 	 * `evictionCost(model, reloadMs, occupancyMs)`: the delay evicting that model from here, for a request that holds
 	 * the instance `occupancyMs`, imposes on the requests that want it.
 	 */
-	estimate(work: Work, evictionCost: (model: string, reloadMs: number, occupancyMs: number) => number): Estimate {
+	estimate(work: Work, evictionCost: (model: string, reloadMs: number, occupancyMs: number, from: VirtualInstance) => number): Estimate {
 		const slotAt = this.earliestSlotAt();
 		const model = work.model === undefined ? '' : normalizeModelName(work.model);
 		const costs = this.#costs;
@@ -135,7 +135,7 @@ export class VirtualInstance {
 				// Ollama evicts only an idle model: the load waits until the victim's requests are done.
 				startAt = Math.max(startAt, entry.busyUntil);
 				const occupancyMs = costs.loadMs(this.id, model) + (costs.expectedOutputTokens(model, work.limit, 0) / costs.decodeTokensPerSecond(this.id, model, 1, this.#now)) * 1000;
-				evictionPenaltyMs += evictionCost(victim, costs.loadMs(this.id, victim), occupancyMs);
+				evictionPenaltyMs += evictionCost(victim, costs.loadMs(this.id, victim), occupancyMs, this);
 			}
 
 			readyAt = startAt + costs.loadMs(this.id, model);
