@@ -24,6 +24,7 @@ const flags = {
 	parallel: {type: 'string'},
 	maxQueue: {type: 'string'},
 	startWait: {type: 'string'},
+	stopTimeout: {type: 'string'},
 	strategy: {type: 'string'},
 	ui: {type: 'boolean', default: true},
 	readonly: {type: 'boolean', default: false},
@@ -68,6 +69,8 @@ const cli = meow(`
 	  --max-queue N       Requests that may wait for a free instance before 503 (default 512)
 	  --start-wait SECONDS  While no instance is ready but one is starting, requests wait this long for it
 	                      before 503 (default 60; 0: answer 503 at once)
+	  --stop-timeout SECONDS  On SIGTERM, q or Ctrl-C, how long queued and running requests may take to finish
+	                      before they get an error and the instances stop (default 30; a second signal: at once)
 	  --strategy NAME     fastest (default: where it is expected to finish soonest, from each GPU's learned
 	                      speed, load times and what runs there; fair across clients), least-busy (free slot,
 	                      model already loaded first) or round-robin

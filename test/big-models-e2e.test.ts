@@ -3,10 +3,10 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {setTimeout as delay} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
 import {after, describe, it} from 'node:test';
 import {doublesEnv, freePort, freePortRange, loadDefaultFleet, writeFleet, type FleetConfig} from './helpers/doubles.js';
+import {waitFor} from './helpers/wait-for.js';
 
 /**
  * `ollama-multi up --gpus 0+1,2 --preload …` for real (node + tsx on source/cli.tsx) over three fake 24 GB GPUs:
@@ -61,17 +61,10 @@ function run(args: string[], env: NodeJS.ProcessEnv): {child: ChildProcess; line
 		child,
 		lines,
 		async waitForLine(pattern, timeoutMs = 60_000) {
-			const deadline = Date.now() + timeoutMs;
-			while (Date.now() < deadline) {
-				const match = lines.map(line => pattern.exec(line)).find(Boolean);
-				if (match) {
-					return match;
-				}
-
-				await delay(25);
-			}
-
-			return assert.fail(`no line matching ${pattern}.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+			return waitFor(() => lines.map(line => pattern.exec(line)).find(match => match !== null), {
+				timeoutMs,
+				message: () => `a line matching ${pattern}.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`,
+			});
 		},
 	};
 }

@@ -142,7 +142,7 @@ describe('ollama-multi command line', {concurrency: true}, () => {
 	it('rejects bad flag values with a message naming the flag, before anything runs', async () => {
 		const cases: Array<[string[], RegExp]> = [
 			[['up', '--port', '70000'], /--port 70000: not a port number; use a whole number from 1 to 65535/],
-			[['up', '--strategy', 'fastest'], /--strategy fastest: unknown; use one of least-busy, round-robin/],
+			[['up', '--strategy', 'quickest'], /--strategy quickest: unknown; use one of fastest, least-busy, round-robin/],
 			[['up', '--parallel', '0'], /--parallel 0: use a whole number of at least 1/],
 			[['up', '--log-format', 'xml'], /--log-format xml: unknown; use one of text, json/],
 			[['launch'], /Unknown command "launch"/],

@@ -1,101 +1,28 @@
 import assert from 'node:assert/strict';
-import {spawn, type ChildProcess} from 'node:child_process';
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
 import {after, describe, it, type TestContext} from 'node:test';
-import {isProcessAlive, processesInGroup} from '../source/supervisor/process-info.js';
+import {isProcessAlive} from '../source/supervisor/process-info.js';
+import {aliveInGroup, killLeftovers, readyLine, runCli, type Cli} from './helpers/cli-process.js';
 import {DOUBLES_BIN, doublesEnv, freePort, freePortRange, loadDefaultFleet} from './helpers/doubles.js';
 import {waitFor} from './helpers/wait-for.js';
 
 /** `ollama-multi up` run for real (node + tsx on source/cli.tsx) over the fake ollama and nvidia-smi. */
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cliPath = path.join(repoRoot, 'source', 'cli.tsx');
 const fleet = loadDefaultFleet();
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-cli-up-'));
-const instancePids = new Set<number>();
-const clis = new Set<ChildProcess>();
-
-after(async () => {
-	for (const cli of clis) {
-		cli.kill('SIGKILL');
-	}
-
-	// Whatever a failed test left: the instances run in their own process groups.
-	for (const pid of instancePids) {
-		try {
-			process.kill(-pid, 'SIGKILL');
-		} catch {}
-	}
-
+after(() => {
+	killLeftovers();
 	rmSync(scratch, {recursive: true, force: true});
 });
-
-type Cli = {
-	child: ChildProcess;
-	lines: string[];
-	stderr(): string;
-	waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
-	exited: Promise<number | null>;
-};
-
-function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
-	const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], {cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe']});
-	clis.add(child);
-	const lines: string[] = [];
-	let stdoutRest = '';
-	let stderr = '';
-	child.stdout!.setEncoding('utf8');
-	child.stdout!.on('data', (chunk: string) => {
-		const parts = (stdoutRest + chunk).split('\n');
-		stdoutRest = parts.pop() ?? '';
-		for (const line of parts) {
-			lines.push(line);
-			const pid = /\(pid (\d+),/.exec(line)?.[1];
-			if (pid) {
-				instancePids.add(Number(pid));
-			}
-		}
-	});
-	child.stderr!.setEncoding('utf8');
-	child.stderr!.on('data', (chunk: string) => {
-		stderr += chunk;
-	});
-	const exited = new Promise<number | null>(resolve => {
-		child.once('exit', code => {
-			clis.delete(child);
-			resolve(code);
-		});
-	});
-
-	return {
-		child,
-		lines,
-		stderr: () => stderr,
-		exited,
-		async waitForLine(pattern, timeoutMs = 45_000) {
-			return waitFor(() => lines.map(line => pattern.exec(line)).find(match => match !== null), {
-				timeoutMs,
-				message: () => `a line matching ${pattern}.\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`,
-			});
-		},
-	};
-}
 
 function environOf(pid: number): Record<string, string> {
 	return Object.fromEntries(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map(entry => {
 		const equals = entry.indexOf('=');
 		return [entry.slice(0, equals), entry.slice(equals + 1)];
 	}));
-}
-
-const readyLine = (id: string) => new RegExp(`^\\S+ ${id} ready \\(pid (\\d+), port (\\d+)\\)$`);
-
-function aliveInGroup(processGroup: number): number[] {
-	return processesInGroup(processGroup).filter(member => member.commandLine.length > 0).map(member => member.pid);
 }
 
 /** A PATH holding node and only the named doubles. */
@@ -136,7 +63,7 @@ describe('ollama-multi up --no-ui over three fake GPUs', () => {
 		}
 
 		assert.equal(cli.lines.filter(line => / gpu\d+ starting /.test(line)).length, 3, 'one instance per GPU, no more');
-		assert.match(cli.lines.join('\n'), new RegExp(`Ollama API on http://127\\.0\\.0\\.1:${port} \\(least-busy\\); starting 3 instances: gpu0 on 127\\.0\\.0\\.1:${basePort} \\(${fleet.gpus[0]!.uuid}\\)`));
+		assert.match(cli.lines.join('\n'), new RegExp(`Ollama API on http://127\\.0\\.0\\.1:${port} \\(fastest\\); starting 3 instances: gpu0 on 127\\.0\\.0\\.1:${basePort} \\(${fleet.gpus[0]!.uuid}\\)`));
 	});
 
 	it('restarts an instance killed with kill -9', async () => {

@@ -3,11 +3,11 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdtempSync, rmSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {setTimeout as delay} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
 import {after, test} from 'node:test';
 import {doublesEnv, freePort, freePortRange} from './helpers/doubles.js';
 import {request} from './proxy-test-kit.js';
+import {waitFor} from './helpers/wait-for.js';
 
 // Issue 11, item 4, through the real CLI and fake ollama: an instance that takes seconds to start.
 
@@ -38,11 +38,10 @@ async function upWithSlowInstance(slowStartMs: number, extraArgs: string[]): Pro
 		output += chunk.toString('utf8');
 	});
 	const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
-	const deadline = Date.now() + 45_000;
-	while (!output.includes(`Ollama API on http://127.0.0.1:${port}`)) {
-		assert.ok(Date.now() < deadline && child.exitCode === null, `up did not start listening:\n${output}`);
-		await delay(25);
-	}
+	await waitFor(() => {
+		assert.equal(child.exitCode, null, `up exited:\n${output}`);
+		return output.includes(`Ollama API on http://127.0.0.1:${port}`);
+	}, {timeoutMs: 45_000, intervalMs: 25, message: () => `up to start listening:\n${output}`});
 
 	return {
 		port,

@@ -207,11 +207,12 @@ describe('supervisor', () => {
 
 	it('kills an instance that is not ready within the start-up timeout and starts it again', async t => {
 		const {supervisor, waitForEvent} = await startFleet(t, {
-			env: {FAKE_OLLAMA_FAILURE: 'slow-start:5000', FAKE_OLLAMA_FAILURE_TIMES: '1'},
-			timings: {startTimeoutMs: 600},
+			// Long enough for a node process to start on a loaded machine; the slow start is far longer still.
+			env: {FAKE_OLLAMA_FAILURE: 'slow-start:60000', FAKE_OLLAMA_FAILURE_TIMES: '1'},
+			timings: {startTimeoutMs: 4000},
 		});
 		const timeout = await waitForEvent(is('start-timeout'));
-		assert.match(timeout.detail ?? '', /not ready after 0\.6 s/);
+		assert.match(timeout.detail ?? '', /not ready after 4 s/);
 		const exited = await waitForEvent(is('exited'));
 		assert.equal(exited.detail, 'start-up timeout');
 		await waitForEvent(is('ready'));

@@ -52,12 +52,12 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	fleet.gpuMonitor?.start();
 	if (options.ui) {
 		const endpoint = fleet.proxy.snapshot().address;
-		await runDashboard({fleet, inventory: plan.gpus, readonly: options.readonly});
+		await runDashboard({fleet, inventory: plan.gpus, readonly: options.readonly, stopTimeoutMs: options.stopTimeoutMs});
 		const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 		log.info(`ollama-multi on ${endpoint} stopped, and its ${instanceCount} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
 		return 0;
 	}
 
-	await runHeadless({fleet, plan, strategy: options.strategy, format: options.logFormat, write: io.stdout});
+	await runHeadless({fleet, plan, strategy: options.strategy, format: options.logFormat, stopTimeoutMs: options.stopTimeoutMs, write: io.stdout});
 	return 0;
 }

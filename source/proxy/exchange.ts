@@ -122,14 +122,14 @@ export class Exchange {
 		return this.#abort.signal;
 	}
 
-	/** Whatever it still waits for (the queue, the store lock, an instance) lets go. */
-	stopWaiting(): void {
-		this.#abort?.abort();
-	}
-
 	/** The client went away: stop waiting on its behalf. */
 	abandon(): void {
 		this.clientGone = true;
+		this.stopWaiting();
+	}
+
+	/** Whatever it still waits for (the queue, the store lock, an instance coming up) lets go. */
+	stopWaiting(): void {
 		this.#abort?.abort();
 	}
 

@@ -59,7 +59,7 @@ export async function checkOllamaVersion(binary: string, options: {env: NodeJS.P
 		forceKillAfterDelay: 1000,
 	});
 	const output = typeof result.all === 'string' ? result.all : '';
-	const version = /(?:^|\n)(?:ollama version is|Warning: client version is) (\S+)/.exec(output)?.[1];
+	const version = /(?:^|\n)(?:ollama version (?:is )?|Warning: client version is )(\S+)/.exec(output)?.[1];
 	if (version !== undefined) {
 		return version;
 	}

@@ -11,6 +11,7 @@ import type {SupervisorApi} from '../../supervisor/supervisor-api.js';
 import {createRemoteUpstreams, FleetWithUpstreams} from '../../upstream/fleet-with-upstreams.js';
 import {defaultSupervisorTimings} from '../../supervisor/supervisor-timings.js';
 import type {Preflight} from './preflight.js';
+import type {StopPlan} from './stop-on-signals.js';
 import type {UpLog} from './up-io.js';
 import type {UpOptions} from './up-options.js';
 
@@ -26,9 +27,12 @@ export type Fleet = {
 	/** Where memory notes (a model that fits nowhere, a CPU spill, preloads) are written; none until set (the dashboard shows them). */
 	setNotes(notes: {info(message: string): void; warn(message: string): void}): void;
 	startedAt: number;
-	/** Stops taking requests, then stops every instance (SIGTERM, SIGKILL after the grace period) and the GPU readings. */
-	stop(): Promise<void>;
-	/** While stop() runs: kills every instance at once. */
+	/**
+	 * Drains the proxy (a grace while it still takes requests, then queued and running ones finish, until the
+	 * deadline), then stops every instance (SIGTERM, SIGKILL after their grace period) and the GPU readings.
+	 */
+	stop(plan: StopPlan): Promise<void>;
+	/** While stop() runs: ends every open request and kills every instance at once. */
 	kill(): void;
 };
 
@@ -59,7 +63,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
-		modelSizeMiB: model => memory.modelSizeMiB(model),
+		modelSizeMiB: (model, numCtx) => memory.modelSizeMiB(model, numCtx),
 		freeMemoryMiB: instanceId => memory.freeMemoryMiB(instanceId),
 		onColdLoad: (model, choice, needMiB) => {
 			memory.onColdLoad(model, choice, needMiB);
@@ -82,6 +86,11 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 	});
 	const {controller} = control.attach(proxy);
 	const stopGraceMs = {...defaultSupervisorTimings, ...options.timings}.stopGraceMs;
+	let killed!: () => void;
+	// The drain may be asleep in its grace; a kill must not wait for it.
+	const whenKilled = new Promise<void>(resolve => {
+		killed = resolve;
+	});
 
 	return {
 		supervisor,
@@ -93,8 +102,8 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 			notes = {info: message => next.info(message), warn: message => next.warn(message)};
 		},
 		startedAt,
-		async stop() {
-			await proxy.close();
+		async stop(plan) {
+			await Promise.race([proxy.drainAndClose(plan), whenKilled]);
 			// A process stuck in the GPU driver (after an Xid error, say) survives SIGKILL: say so rather than hang the terminal.
 			if (!(await settlesWithin(supervisor.stop(), stopGraceMs + stuckProcessWaitMs))) {
 				const stuck = supervisor.snapshot().filter(instance => instance.state !== 'stopped').map(instance => `${instance.id} pid ${instance.pid ?? '?'}`);
@@ -104,7 +113,11 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 			await settlesWithin(gpuMonitor?.stop(), stuckProcessWaitMs);
 		},
 		kill() {
-			// A second stop of the supervisor kills every instance at once.
+			killed();
+			void proxy.close();
+			// The first stop of the supervisor sends SIGTERM (it may not have begun: the proxy was still draining); a
+			// second, while that one runs, kills every instance at once.
+			void supervisor.stop();
 			void supervisor.stop();
 		},
 	};

@@ -2,21 +2,23 @@ import type {Gpu} from '../../gpu/gpu.js';
 import {createDashboardStore} from '../../ui/dashboard-store.js';
 import {renderDashboard} from '../../ui/render-dashboard.js';
 import type {Fleet} from './compose-fleet.js';
-import {stopOnSignals} from './stop-on-signals.js';
+import {stopOnSignals, stopPlanFor} from './stop-on-signals.js';
 
 export type DashboardRun = {
 	fleet: Fleet;
 	inventory: Gpu[];
 	readonly: boolean;
+	stopTimeoutMs: number;
 };
 
-/** The dashboard until q, Ctrl-C (a key press in raw mode), SIGTERM or SIGHUP; a second one kills the instances at once. */
-export async function runDashboard({fleet, inventory, readonly}: DashboardRun): Promise<void> {
+/** The dashboard until q, Ctrl-C (a key press in raw mode), SIGTERM or SIGHUP: a graceful stop; a second one stops at once. */
+export async function runDashboard({fleet, inventory, readonly, stopTimeoutMs}: DashboardRun): Promise<void> {
 	await fleet.supervisor.start();
 	fleet.preloader.whenFleetSettles(fleet.supervisor);
 	const store = createDashboardStore({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, preloads: fleet.preloader, inventory, startedAt: fleet.startedAt});
+	// The dashboard stays up while the requests finish, so they can be watched going.
 	const latch = stopOnSignals({
-		stop: async () => fleet.stop(),
+		stop: async reason => fleet.stop(stopPlanFor(reason, stopTimeoutMs)),
 		kill: () => fleet.kill(),
 	});
 	const quit = () => latch.request('quit');

@@ -16,6 +16,24 @@ export type StopActions = {
 
 const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
+export const defaultStopTimeoutMs = 30_000;
+/** After SIGTERM, how long GET / answers 503 while the API still serves, so load balancers stop sending first. */
+export const stopGraceMs = 5000;
+
+/** How a graceful stop proceeds: a grace while new requests are still served, then a deadline for the rest. */
+export type StopPlan = {graceMs: number; deadlineMs: number};
+
+/**
+ * SIGTERM comes from systemd, Kubernetes or another orchestrator: GET / turns 503 at once and new requests are
+ * still served for a short grace, so its health checks notice first. Ctrl-C, `q` and SIGHUP come from the person at
+ * the terminal: no grace, new requests get 503 at once. Either way queued and running requests finish within
+ * `--stop-timeout`; past it what is left gets a clean error.
+ */
+export function stopPlanFor(reason: StopReason, stopTimeoutMs: number): StopPlan {
+	const graceMs = reason === 'SIGTERM' ? Math.min(stopGraceMs, stopTimeoutMs) : 0;
+	return {graceMs, deadlineMs: stopTimeoutMs};
+}
+
 /**
  * First signal stops, second kills: the one place `up` listens to SIGINT, SIGTERM and SIGHUP, shared by the
  * dashboard and the headless log.

@@ -3,9 +3,10 @@ import {
 	type LogFormat, type Strategy,
 } from '../../app/cli-flags.js';
 import {resolveStateDir} from '../../app/state-dir.js';
-import {defaultStartWaitMs} from '../../proxy/start-wait.js';
 import {parsePreloadSpec, type PreloadEntry} from '../../models/preload.js';
+import {defaultStartWaitMs} from '../../proxy/start-wait.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
+import {defaultStopTimeoutMs} from './stop-on-signals.js';
 import {parseUpstreamAddresses, type UpstreamAddress} from '../../upstream/upstream-address.js';
 
 export type UpOptions = {
@@ -23,6 +24,8 @@ export type UpOptions = {
 	maxQueue: number;
 	/** `--start-wait`, in ms: how long requests wait for an instance that is starting. */
 	startWaitMs: number;
+	/** `--stop-timeout`, in ms: how long a graceful stop lets queued and running requests finish. */
+	stopTimeoutMs: number;
 	strategy: Strategy;
 	/** False with --no-ui, or when stdout is not a terminal. */
 	ui: boolean;
@@ -61,6 +64,7 @@ export type UpFlags = {
 	apiKey?: string;
 	logFormat?: string;
 	stateDir?: string;
+	stopTimeout?: string;
 	preload?: string;
 	upstream?: string[];
 	upstreamToken?: string;
@@ -81,6 +85,7 @@ export function upOptionsFromFlags(flags: UpFlags, env: NodeJS.ProcessEnv, stdou
 		parallel: parseCount('parallel', stringFlag('parallel', flags.parallel), 1),
 		maxQueue: parseCount('max-queue', stringFlag('max-queue', flags.maxQueue), 0) ?? defaultMaxQueue,
 		startWaitMs: (parseCount('start-wait', stringFlag('start-wait', flags.startWait), 0) ?? defaultStartWaitMs / 1000) * 1000,
+		stopTimeoutMs: (parseCount('stop-timeout', stringFlag('stop-timeout', flags.stopTimeout), 0) ?? defaultStopTimeoutMs / 1000) * 1000,
 		strategy: parseChoice('strategy', stringFlag('strategy', flags.strategy), strategies, 'fastest'),
 		ui: (flags.ui ?? true) && stdoutIsTty,
 		readonly: flags.readonly ?? false,
