@@ -86,6 +86,5 @@ describe('strategy fastest over a fast and a three-times-slower fake GPU', () =>
 			assert.match(route, /^(warm|faster-gpu|cold-load|aged)(, waited-[\d.]+s)?$/);
 		}
 
-		assert.ok(!routes.some(route => route.startsWith('aged')), 'no request reached its bound');
 	});
 });

@@ -1,6 +1,6 @@
 import {compareForColdLoad} from '../models/cold-load.js';
 import {normalizeModelName} from '../proxy/model-name.js';
-import type {Plan, PlanInput, Placement, WaitingRequest} from './plan-types.js';
+import type {Plan, PlanInput, Placement, WaitingCounts, WaitingRequest} from './plan-types.js';
 import type {RouteReason} from './route-reason.js';
 import {SlotReservations} from './slot-reservations.js';
 import {VirtualInstance, type Estimate, type Work} from './virtual-instance.js';
@@ -22,18 +22,22 @@ export function planDispatch(input: PlanInput): Plan {
 	const totalSlots = instances.reduce((sum, instance) => sum + instance.slots, 0);
 	const maxConsidered = input.maxConsidered ?? Math.max(16, 4 * totalSlots);
 
-	const waitingFor = new Map<string, number>();
-	for (const request of input.waiting) {
-		if (request.model !== undefined) {
-			const model = normalizeModelName(request.model);
-			waitingFor.set(model, (waitingFor.get(model) ?? 0) + 1);
-		}
-	}
+	const counts = input.waitingCounts ?? countWaiting(input.waiting);
+	const waitingFor = new Map(counts.byModel);
 
-	const demand = (model: string, reloadMs: number) => (waitingFor.get(model) ?? 0) + costs.arrivalsPerSecond(model, now) * (reloadMs / 1000);
-	const homes = (model: string) => instances.filter(instance => instance.isResident(model)).length;
+	// Each request waiting for the victim waits for a reload (shared among the instances that hold it). When this copy
+	// is one its demand needs (its only one, or the others cannot carry its arrivals × service), those arriving while
+	// the evicting request holds the instance wait too, and the next request for a model in recent use pays a reload.
+	const evictionCost = (model: string, reloadMs: number, occupancyMs: number, from: VirtualInstance) => {
+		const homes = instances.filter(instance => instance.isResident(model)).length;
+		const arrivals = costs.arrivalsPerSecond(model, now);
+		const slotsNeeded = (arrivals * costs.expectedOutputTokens(model)) / costs.decodeTokensPerSecond(from.id, model, from.slots, now);
+		const needed = homes <= 1 || slotsNeeded > (homes - 1) * from.slots;
+		const coming = needed ? Math.max(Math.min(1, arrivals * (reuseHorizonMs / 1000)), arrivals * ((reloadMs + occupancyMs) / 1000)) : 0;
+		return reloadMs * ((waitingFor.get(model) ?? 0) / Math.max(1, homes) + coming);
+	};
 
-	const reservations = new SlotReservations(input.clients ?? [], input.waiting, views, totalSlots);
+	const reservations = new SlotReservations(input.clients ?? [], counts.byClient, views, totalSlots);
 	let freeNow = views.reduce((sum, view) => sum + Math.max(0, Math.max(1, view.slots) - view.running.length), 0);
 	const plan: Plan = {dispatch: [], waiting: [], retryInMs: undefined, unplaceable: []};
 	let nextRetryAt = Number.POSITIVE_INFINITY;
@@ -45,7 +49,7 @@ export function planDispatch(input: PlanInput): Plan {
 		}
 
 		const work: Work = {model: request.model, limit: request.limit, promptTokens: request.promptTokens, modelNeedMiB: request.modelNeedMiB};
-		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, demand, homes)}));
+		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, evictionCost)}));
 		const choice = request.overdue ? chooseOverdue(options, now) : chooseCheapest(options, request.modelNeedMiB);
 		const startsNow = choice.instance.hasFreeSlotNow() && choice.estimate.startAt <= now;
 		const serviceMs = choice.estimate.finishAt - now;
@@ -78,8 +82,29 @@ export function planDispatch(input: PlanInput): Plan {
 	return plan;
 }
 
+/** A model asked for at least once in this time (lately) will be asked for again before long. */
+const reuseHorizonMs = 30_000;
+
 /** Only a speed difference this large is worth naming in the route header (estimates wobble by a few %). */
 const clearlyFaster = 1.1;
+
+/** Waiting requests per model (normalised) and per client. */
+export function countWaiting(waiting: readonly WaitingRequest[]): WaitingCounts {
+	const byModel = new Map<string, number>();
+	const byClient = new Map<string, number>();
+	for (const request of waiting) {
+		if (request.model !== undefined) {
+			const model = normalizeModelName(request.model);
+			byModel.set(model, (byModel.get(model) ?? 0) + 1);
+		}
+
+		if (request.clientId !== undefined) {
+			byClient.set(request.clientId, (byClient.get(request.clientId) ?? 0) + 1);
+		}
+	}
+
+	return {byModel, byClient};
+}
 
 type Option = {instance: VirtualInstance; estimate: Estimate};
 

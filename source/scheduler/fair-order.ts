@@ -23,6 +23,8 @@ type Tagged = FairEntry & {startTag: number; finishTag: number};
 export class FairOrder {
 	/** By start tag, then arrival. */
 	readonly #entries: Tagged[] = [];
+	/** The same entries by deadline, so the overdue ones are found without a scan. */
+	readonly #byDeadline: Tagged[] = [];
 	readonly #lastFinish = new Map<string, number>();
 	#virtualTime = 0;
 	#queuedCostMs = 0;
@@ -52,6 +54,12 @@ export class FairOrder {
 		}
 
 		this.#entries.splice(index, 0, tagged);
+		let byDeadline = this.#byDeadline.length;
+		while (byDeadline > 0 && this.#byDeadline[byDeadline - 1]!.deadlineAt > tagged.deadlineAt) {
+			byDeadline--;
+		}
+
+		this.#byDeadline.splice(byDeadline, 0, tagged);
 		this.#queuedCostMs += entry.costMs;
 	}
 
@@ -63,6 +71,7 @@ export class FairOrder {
 		}
 
 		const [entry] = this.#entries.splice(index, 1);
+		this.#byDeadline.splice(this.#byDeadline.indexOf(entry!), 1);
 		this.#queuedCostMs = Math.max(0, this.#queuedCostMs - entry!.costMs);
 		if (dispatched) {
 			this.#virtualTime = Math.max(this.#virtualTime, entry!.startTag);
@@ -76,25 +85,33 @@ export class FairOrder {
 		return entry;
 	}
 
-	/** The order in which waiting requests may claim slots: overdue ones by deadline, then by start tag. */
-	ordered(now: number): FairEntry[] {
-		const overdue = this.#entries.filter(entry => entry.deadlineAt <= now).sort((a, b) => a.deadlineAt - b.deadlineAt);
-		if (overdue.length === 0) {
-			return [...this.#entries];
+	/**
+	 * The order in which waiting requests may claim slots: overdue ones by deadline, then by start tag; the first
+	 * `limit` only (the cost stays with the head of the queue however long it is).
+	 */
+	ordered(now: number, limit = Number.POSITIVE_INFINITY): FairEntry[] {
+		const head: FairEntry[] = [];
+		let overdue = 0;
+		while (overdue < this.#byDeadline.length && this.#byDeadline[overdue]!.deadlineAt <= now && head.length < limit) {
+			head.push(this.#byDeadline[overdue]!);
+			overdue++;
 		}
 
-		return [...overdue, ...this.#entries.filter(entry => entry.deadlineAt > now)];
+		for (const entry of this.#entries) {
+			if (head.length >= limit) {
+				break;
+			}
+
+			if (entry.deadlineAt > now) {
+				head.push(entry);
+			}
+		}
+
+		return head;
 	}
 
 	/** The earliest deadline not yet passed, so the caller can plan again when it passes. */
 	nextDeadlineAt(now: number): number | undefined {
-		let next: number | undefined;
-		for (const entry of this.#entries) {
-			if (entry.deadlineAt > now && (next === undefined || entry.deadlineAt < next)) {
-				next = entry.deadlineAt;
-			}
-		}
-
-		return next;
+		return this.#byDeadline.find(entry => entry.deadlineAt > now)?.deadlineAt;
 	}
 }

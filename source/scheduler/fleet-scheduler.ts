@@ -64,6 +64,8 @@ export class FleetScheduler {
 	/** Per lane: requests in flight and the time integral of that count (for each request's mean concurrency). */
 	readonly #busy = new Map<string, {count: number; integral: number; at: number}>();
 	readonly #lastUsed = new Map<string, number>();
+	readonly #lastReported = new Map<string, Set<string>>();
+	readonly #maxLoadedSeen = new Map<string, number>();
 
 	constructor(options: FleetSchedulerOptions) {
 		this.#options = options;
@@ -219,13 +221,21 @@ export class FleetScheduler {
 		const sizes = new Map(reported.map(model => [normalizeModelName(model.name), model.sizeBytes / (1024 * 1024)]));
 		// Not yet in /api/ps: loading if a request sent there cold is still waiting for it, else just not polled yet.
 		const loading = new Set(running.filter(request => request.coldStart && request.firstTokenAt === undefined && request.model !== undefined).map(request => normalizeModelName(request.model!)));
-		const resident: ResidentModel[] = loaded.effective(lane.id).map(model => ({
-			model,
-			sizeMiB: sizes.get(model),
-			loading: !sizes.has(model) && loading.has(model),
-			lastUsedAt: this.#lastUsed.get(`${lane.id}\n${model}`) ?? 0,
-		}));
+		const inUse = new Set(running.flatMap(request => (request.model === undefined ? [] : [normalizeModelName(request.model)])));
 		const gpus = instanceGpus(lane.snapshot);
+		const maxLoadedModels = Math.min(this.#options.maxLoadedModels ?? 3 * Math.max(1, gpus.length), this.#observedMaxLoaded(lane.id, sizes));
+		// The newest first (in use, then most recently used): past the limit, the oldest are already gone there,
+		// even while /api/ps has not been polled since.
+		const resident: ResidentModel[] = loaded
+			.effective(lane.id)
+			.map(model => ({
+				model,
+				sizeMiB: sizes.get(model),
+				loading: !sizes.has(model) && loading.has(model),
+				lastUsedAt: inUse.has(model) ? now : (this.#lastUsed.get(`${lane.id}\n${model}`) ?? 0),
+			}))
+			.sort((a, b) => b.lastUsedAt - a.lastUsedAt)
+			.slice(0, maxLoadedModels);
 		const total = gpus.length === 0 || gpus.some(gpu => gpu.memoryTotalMiB === null) ? undefined : gpus.reduce((sum, gpu) => sum + gpu.memoryTotalMiB!, 0);
 		return {
 			id: lane.id,
@@ -234,8 +244,29 @@ export class FleetScheduler {
 			resident,
 			freeMemoryMiB: this.#options.freeMemoryMiB?.(lane.id) ?? (total === undefined ? undefined : total - loaded.usedVramMiB(lane.id)),
 			...(total === undefined ? {} : {totalMemoryMiB: total}),
-			maxLoadedModels: this.#options.maxLoadedModels ?? 3 * Math.max(1, gpus.length),
+			maxLoadedModels,
 			penalized: lane.penalty.isPenalized(now),
 		};
+	}
+
+	/**
+	 * How many models the instance was seen to hold at most: when a poll shows a model arrive and another leave at
+	 * once, the instance evicted to make room (OLLAMA_MAX_LOADED_MODELS or memory), so it holds no more than it
+	 * holds now. Unbounded until that is seen on some instance.
+	 */
+	#observedMaxLoaded(laneId: string, reported: ReadonlyMap<string, number>): number {
+		const before = this.#lastReported.get(laneId);
+		const arrived = [...reported.keys()].some(model => !before?.has(model));
+		const left = before !== undefined && [...before].some(model => !reported.has(model));
+		if (arrived && left) {
+			this.#maxLoadedSeen.set(laneId, Math.min(this.#maxLoadedSeen.get(laneId) ?? Number.POSITIVE_INFINITY, Math.max(1, reported.size)));
+		}
+
+		if (arrived || left) {
+			this.#lastReported.set(laneId, new Set(reported.keys()));
+		}
+
+		// An instance not seen evicting yet is taken to be like those that were (they share OLLAMA_MAX_LOADED_MODELS).
+		return this.#maxLoadedSeen.get(laneId) ?? Math.min(Number.POSITIVE_INFINITY, ...this.#maxLoadedSeen.values());
 	}
 }

@@ -78,7 +78,14 @@ export type PlanInput = {
 	clients?: readonly ClientActivity[];
 	/** Plan at most this many of the first waiting requests. Default: 4 per slot in the fleet, at least 16. */
 	maxConsidered?: number;
+	/**
+	 * Counts over the whole queue, when `waiting` is only its head (the queue keeps them as requests come and go);
+	 * by default counted from `waiting`.
+	 */
+	waitingCounts?: WaitingCounts;
 };
+
+export type WaitingCounts = {byModel: ReadonlyMap<string, number>; byClient: ReadonlyMap<string, number>};
 
 export type ClientActivity = {
 	clientId: string;

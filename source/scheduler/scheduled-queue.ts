@@ -1,11 +1,11 @@
 import {QueueAbortedError, QueueFullError} from '../proxy/central-queue.js';
-import {DecayedMean} from './decayed-stats.js';
+import {normalizeModelName} from '../proxy/model-name.js';
+import {ClientRhythms} from './client-rhythms.js';
 import {planDispatch} from './dispatch-plan.js';
 import type {Estimator} from './estimator.js';
 import {FairOrder} from './fair-order.js';
-import type {ClientActivity, CostModel, InstanceView, Placement, WaitingRequest} from './plan-types.js';
-import {VirtualInstance} from './virtual-instance.js';
-import {averageServiceMs, waitBoundMs} from './wait-bound.js';
+import type {CostModel, InstanceView, Placement, WaitingRequest} from './plan-types.js';
+import {costAndDeadline} from './wait-bound.js';
 
 export type ScheduledRequest = {
 	model: string | undefined;
@@ -62,8 +62,10 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 	readonly #schedule: (ms: number, callback: () => void) => () => void;
 	readonly #order = new FairOrder();
 	readonly #tickets = new Map<number, Ticket<R>>();
-	readonly #clients = new Map<string, {lastArrivalAt: number; requests: number; gapMs: DecayedMean; serviceMs: DecayedMean}>();
+	readonly #clients = new ClientRhythms();
 	#planned = new Map<string, number>();
+	readonly #byModel = new Map<string, number>();
+	readonly #byClient = new Map<string, number>();
 	#nextId = 1;
 	#cancelTimer: (() => void) | undefined;
 	#timerDueAt = Number.POSITIVE_INFINITY;
@@ -119,9 +121,10 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 			const ticket: Ticket<R> = {request, id, enqueuedAt: now, deadlineAt: 0, resolve, reject, detach: () => {}};
 			this.#tickets.set(id, ticket);
-			const cost = this.#costAndDeadline(request, now);
+			this.#count(request, 1);
+			const cost = costAndDeadline(this.#options.costs, this.#options.instances(), request, this.#order.queuedCostMs, now);
 			if (!request.front) {
-				this.#recordClient(request.clientId, cost.costMs, now);
+				this.#clients.record(request.clientId, cost.costMs, now);
 			}
 
 			ticket.deadlineAt = cost.deadlineAt;
@@ -185,7 +188,8 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 		const now = this.#now();
 		const instances = this.#options.instances();
-		const order = this.#order.ordered(now);
+		const slots = instances.reduce((sum, instance) => sum + Math.max(1, instance.slots), 0);
+		const order = this.#order.ordered(now, Math.max(16, 4 * slots));
 		const waiting: WaitingRequest[] = order.map(entry => {
 			const {request} = this.#tickets.get(entry.id)!;
 			return {
@@ -200,10 +204,10 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 				overdue: entry.deadlineAt <= now,
 			};
 		});
-		const plan = planDispatch({now, instances, waiting, costs: this.#options.costs, clients: this.#activity(now)});
+		const plan = planDispatch({now, instances, waiting, costs: this.#options.costs, clients: this.#clients.activity(now), waitingCounts: {byModel: this.#byModel, byClient: this.#byClient}});
 		let changed = false;
 		let waitForInstance = Number.POSITIVE_INFINITY;
-		const stuck = instances.length === 0 ? waiting.map(request => request.id) : plan.unplaceable;
+		const stuck = instances.length === 0 ? [...this.#tickets.keys()] : plan.unplaceable;
 		for (const id of stuck) {
 			const ticket = this.#tickets.get(id)!;
 			const decision = this.#options.noInstance(ticket.request, now - ticket.enqueuedAt);
@@ -238,70 +242,6 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 		return changed;
 	}
 
-	#costAndDeadline(request: ScheduledRequest, now: number): {costMs: number; enqueuedAt: number; deadlineAt: number} {
-		const {costs} = this.#options;
-		const instances = this.#options.instances();
-		const ids = instances.map(instance => instance.id);
-		const costMs = averageServiceMs(costs, ids, {model: request.model, limit: request.limit, promptTokens: request.promptTokens}, now);
-		let runningRemainingMs = 0;
-		let slots = 0;
-		let loadMs = 0;
-		for (const view of instances) {
-			const timeline = new VirtualInstance(view, costs, now);
-			const concurrency = Math.max(1, view.running.length);
-			for (const running of view.running) {
-				runningRemainingMs += timeline.remainingMs(running, concurrency);
-			}
-
-			slots += Math.max(1, view.slots);
-			if (request.model !== undefined) {
-				loadMs = Math.max(loadMs, costs.loadMs(view.id, request.model));
-			}
-		}
-
-		const boundMs = waitBoundMs({queuedWorkMs: this.#order.queuedCostMs, runningRemainingMs, slots, loadMs});
-		return {costMs, enqueuedAt: now, deadlineAt: now + boundMs};
-	}
-
-	#recordClient(clientId: string, costMs: number, now: number): void {
-		const client = this.#clients.get(clientId);
-		if (!client) {
-			this.#clients.set(clientId, {lastArrivalAt: now, requests: 1, gapMs: new DecayedMean(clientHalfLifeMs), serviceMs: new DecayedMean(clientHalfLifeMs)});
-			this.#clients.get(clientId)!.serviceMs.add(costMs, now);
-			return;
-		}
-
-		client.gapMs.add(now - client.lastArrivalAt, now);
-		client.lastArrivalAt = now;
-		client.requests++;
-		client.serviceMs.add(costMs, now);
-	}
-
-	/**
-	 * Clients in a rhythm of sending: at least three requests so far and the last one no longer ago than twice their
-	 * mean gap; their arrival rate (from that gap) and mean service. Clients quiet for long are forgotten.
-	 */
-	#activity(now: number): ClientActivity[] {
-		const activity: ClientActivity[] = [];
-		for (const [clientId, client] of this.#clients) {
-			const gap = client.gapMs.mean;
-			const sinceLast = now - client.lastArrivalAt;
-			if (sinceLast > forgetAfterMs) {
-				this.#clients.delete(clientId);
-				continue;
-			}
-
-			if (gap === undefined || client.requests < 3 || sinceLast > 2 * gap) {
-				continue;
-			}
-
-			const activeUntil = client.lastArrivalAt + 2 * gap;
-			activity.push({clientId, arrivalsPerSecond: 1000 / Math.max(1, gap), meanServiceMs: client.serviceMs.mean ?? 0, activeUntil});
-		}
-
-		return activity;
-	}
-
 	#take(id: number, dispatched: boolean): Ticket<R> | undefined {
 		const ticket = this.#tickets.get(id);
 		if (!ticket) {
@@ -310,8 +250,29 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 		this.#tickets.delete(id);
 		this.#order.remove(id, dispatched);
+		this.#count(ticket.request, -1);
 		ticket.detach();
 		return ticket;
+	}
+
+	/** Keeps the per-model and per-client counts of the whole queue, so planning reads only its head. */
+	#count(request: R, delta: number): void {
+		if (request.model !== undefined) {
+			const model = normalizeModelName(request.model);
+			const next = (this.#byModel.get(model) ?? 0) + delta;
+			if (next > 0) {
+				this.#byModel.set(model, next);
+			} else {
+				this.#byModel.delete(model);
+			}
+		}
+
+		const next = (this.#byClient.get(request.clientId) ?? 0) + delta;
+		if (next > 0) {
+			this.#byClient.set(request.clientId, next);
+		} else {
+			this.#byClient.delete(request.clientId);
+		}
 	}
 
 	#setTimer(inMs: number): void {
@@ -339,10 +300,6 @@ export class ScheduledQueue<R extends ScheduledRequest = ScheduledRequest> {
 
 const emptySet: ReadonlySet<string> = new Set();
 
-/** How quickly a client's old gaps between requests are outweighed by new ones. */
-const clientHalfLifeMs = 10_000;
-/** A client silent this long is no longer tracked. */
-const forgetAfterMs = 60_000;
 
 function defaultSchedule(ms: number, callback: () => void): () => void {
 	const timer = setTimeout(callback, ms);

@@ -1,4 +1,4 @@
-import type {ClientActivity, InstanceView, WaitingRequest} from './plan-types.js';
+import type {ClientActivity, InstanceView} from './plan-types.js';
 
 /**
  * Slots kept free for clients that send now and then (a chat UI beside a batch job): without them, a backlog
@@ -15,26 +15,19 @@ export class SlotReservations {
 	heldUntil = Number.POSITIVE_INFINITY;
 	readonly #maxReserved: number;
 
-	constructor(clients: readonly ClientActivity[], waiting: readonly WaitingRequest[], instances: readonly InstanceView[], totalSlots: number) {
+	/** `waitingByClient`: the whole queue's requests per client. */
+	constructor(clients: readonly ClientActivity[], waitingByClient: ReadonlyMap<string, number>, instances: readonly InstanceView[], totalSlots: number) {
 		this.#maxReserved = Math.max(0, totalSlots - 1);
 		if (clients.length === 0) {
 			return;
 		}
 
-		const present = new Map<string, number>();
-		const count = (clientId: string | undefined) => {
-			if (clientId !== undefined) {
-				present.set(clientId, (present.get(clientId) ?? 0) + 1);
-			}
-		};
-
-		for (const request of waiting) {
-			count(request.clientId);
-		}
-
+		const present = new Map(waitingByClient);
 		for (const instance of instances) {
 			for (const running of instance.running) {
-				count(running.clientId);
+				if (running.clientId !== undefined) {
+					present.set(running.clientId, (present.get(running.clientId) ?? 0) + 1);
+				}
 			}
 		}
 

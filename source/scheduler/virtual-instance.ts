@@ -119,8 +119,11 @@ export class VirtualInstance {
 		return this.#costs.decodeTokensPerSecond(this.id, model, 1, this.#now);
 	}
 
-	/** `demand(model)`: requests expected to want that model soon (waiting, plus arrivals during a reload). */
-	estimate(work: Work, demand: (model: string, loadMs: number) => number, homes: (model: string) => number): Estimate {
+	/**
+	 * `evictionCost(model, reloadMs, occupancyMs)`: the delay evicting that model from here, for a request that holds
+	 * the instance `occupancyMs`, imposes on the requests that want it.
+	 */
+	estimate(work: Work, evictionCost: (model: string, reloadMs: number, occupancyMs: number, from: VirtualInstance) => number): Estimate {
 		const slotAt = this.earliestSlotAt();
 		const model = work.model === undefined ? '' : normalizeModelName(work.model);
 		const costs = this.#costs;
@@ -139,9 +142,8 @@ export class VirtualInstance {
 				const entry = this.#models.get(victim)!;
 				// Ollama evicts only an idle model: the load waits until the victim's requests are done.
 				startAt = Math.max(startAt, entry.busyUntil);
-				const reloadMs = costs.loadMs(this.id, victim);
-				// Every request that wants the victim waits for its reload (shared among the instances that hold it).
-				evictionPenaltyMs += (reloadMs * demand(victim, reloadMs)) / Math.max(1, homes(victim));
+				const occupancyMs = costs.loadMs(this.id, model) + (costs.expectedOutputTokens(model, work.limit, 0) / costs.decodeTokensPerSecond(this.id, model, 1, this.#now)) * 1000;
+				evictionPenaltyMs += evictionCost(victim, costs.loadMs(this.id, victim), occupancyMs, this);
 			}
 
 			readyAt = startAt + costs.loadMs(this.id, model);
@@ -205,7 +207,8 @@ export class VirtualInstance {
 	 * it fits: below the max loaded models and, where both sizes are known, in the free memory.
 	 */
 	#victimsFor(model: string, needMiB: number | undefined): string[] {
-		const need = needMiB ?? this.#costs.sizeMiB(model, this.id);
+		// A model never seen resident is taken to be as large as the ones that are here.
+		const need = needMiB ?? this.#costs.sizeMiB(model, this.id) ?? this.#typicalResidentMiB();
 		const candidates = [...this.#models.entries()].sort(
 			([, a], [, b]) => Number(a.busyUntil > this.#now) - Number(b.busyUntil > this.#now) || a.lastUsedAt - b.lastUsedAt,
 		);
@@ -227,6 +230,11 @@ export class VirtualInstance {
 		}
 
 		return victims;
+	}
+
+	#typicalResidentMiB(): number | undefined {
+		const sizes = [...this.#models.values()].flatMap(entry => (entry.sizeMiB === undefined ? [] : [entry.sizeMiB]));
+		return sizes.length === 0 ? undefined : Math.max(...sizes);
 	}
 
 	#remainingLoadMs(running: readonly RunningRequest[], model: string, now: number): number {

@@ -1,4 +1,5 @@
-import type {CostModel} from './plan-types.js';
+import type {CostModel, InstanceView} from './plan-types.js';
+import {VirtualInstance} from './virtual-instance.js';
 
 /**
  * Expected GPU time of a request on the fleet's average instance (alone there), in ms: what the fair order charges
@@ -31,4 +32,32 @@ export function averageServiceMs(
 export function waitBoundMs(fleet: {queuedWorkMs: number; runningRemainingMs: number; slots: number; loadMs: number}): number {
 	const fifoWaitMs = (fleet.queuedWorkMs + fleet.runningRemainingMs) / Math.max(1, fleet.slots);
 	return 2 * fifoWaitMs + fleet.loadMs;
+}
+
+/** A request joining the queue: what the fair order charges it, and its deadline (now + the wait bound). */
+export function costAndDeadline(
+	costs: CostModel,
+	instances: readonly InstanceView[],
+	request: {model: string | undefined; limit?: number; promptTokens?: number},
+	queuedWorkMs: number,
+	now: number,
+): {costMs: number; enqueuedAt: number; deadlineAt: number} {
+	const costMs = averageServiceMs(costs, instances.map(instance => instance.id), {model: request.model, limit: request.limit, promptTokens: request.promptTokens}, now);
+	let runningRemainingMs = 0;
+	let slots = 0;
+	let loadMs = 0;
+	for (const view of instances) {
+		const timeline = new VirtualInstance(view, costs, now);
+		const concurrency = Math.max(1, view.running.length);
+		for (const running of view.running) {
+			runningRemainingMs += timeline.remainingMs(running, concurrency);
+		}
+
+		slots += Math.max(1, view.slots);
+		if (request.model !== undefined) {
+			loadMs = Math.max(loadMs, costs.loadMs(view.id, request.model));
+		}
+	}
+
+	return {costMs, enqueuedAt: now, deadlineAt: now + waitBoundMs({queuedWorkMs, runningRemainingMs, slots, loadMs})};
 }
