@@ -15,6 +15,9 @@ export type ProxyProcessConfig = {
 	instances: Array<{port: number; pid: number; uuid: string; name: string; memoryTotalMiB: number; capacity: number}>;
 };
 
+// tsx turns source maps on; the installed CLI runs without them (they make every Error's stack dearer).
+process.setSourceMapsEnabled(false);
+
 const firstLine = await new Promise<string>((resolve, reject) => {
 	let text = '';
 	process.stdin.setEncoding('utf8');

@@ -220,7 +220,7 @@ export function routingGoals(reports: ScenarioReport[]): GoalCheck[] {
 				return (['latencyP50', 'latencyP99', 'ttftP50', 'ttftP99', 'makespanMs'] as const).map(key => ({what: `${report.scenario.id} ${key}`, value: ratio(run![key], nginx[key])}));
 			});
 			const worstFigure = figures.reduce((a, b) => (b.value > a.value ? b : a));
-			checks.push({goal: 'homogeneous: no figure more than 5 % worse than nginx', policy, met: figures.every(entry => entry.value <= 1.05), figure: `worst ${times(worstFigure.value)} (${worstFigure.what})`});
+			checks.push({goal: 'homogeneous: no figure more than 5 % worse than nginx', policy, met: figures.every(entry => entry.value <= 1.05), figure: `worst ${Number.isFinite(worstFigure.value) ? worstFigure.value.toFixed(3) : '–'}× (${worstFigure.what})`});
 		}
 
 		const flood = runs.find(({run}) => run!.interactive);

@@ -132,6 +132,23 @@ describe('deploy/kubernetes: every manifest against its schema', () => {
 	});
 });
 
+describe('deploy/kubernetes: Prometheus', () => {
+	it('the readme\'s pod-discovery job reads the annotations the pods carry; the ServiceMonitor the Service\'s port', () => {
+		const job = /```yaml\n(- job_name: ollama-multi\n[\s\S]*?)```/.exec(readme)?.[1];
+		assert.ok(job, 'readme: the pod-discovery job');
+		const [config] = parse(job) as Array<{relabel_configs: Array<{source_labels: string[]; action?: string; regex?: string}>}>;
+		const annotations = pod.metadata.annotations as Record<string, string>;
+		// Prometheus names an annotation's label by replacing every character outside [a-zA-Z0-9_] with _.
+		const label = (annotation: string) => `__meta_kubernetes_pod_annotation_${annotation.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+		const keep = config!.relabel_configs.find(rule => rule.action === 'keep')!;
+		assert.deepEqual(keep.source_labels, [label('prometheus.io/scrape')]);
+		assert.ok(new RegExp(`^(?:${keep.regex!})$`).test(annotations['prometheus.io/scrape']!));
+		assert.ok(config!.relabel_configs.some(rule => rule.source_labels.includes(label('prometheus.io/port'))));
+		assert.equal(annotations['prometheus.io/path'], '/metrics');
+		assert.equal(findManifest(manifests, 'ServiceMonitor').object['spec'].endpoints[0].port, findManifest(manifests, 'Service').object['spec'].ports[0].name);
+	});
+});
+
 describe('deploy/kubernetes: the node pod', () => {
 	it('requests all of the node\'s GPUs through the device plugin, on GPU nodes only', () => {
 		const gpus = Number(container['resources'].limits['nvidia.com/gpu']);
@@ -212,6 +229,16 @@ describe('deploy/kubernetes: the node pod', () => {
 		assert.equal(container['image'], kustomization['images'][0].name);
 		assert.ok(readme.includes(`docker build -f deploy/kubernetes/Dockerfile -t ollama-multi:${packageVersion} .`), 'readme: the build command');
 		assert.match(dockerfile, /^ENTRYPOINT \["node", "\/opt\/ollama-multi\/dist\/bin\.js"\]$/m);
+		// What the build stage copies from the build context exists, and .dockerignore leaves it in.
+		const ignored = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8').split('\n').map(line => line.trim()).filter(Boolean);
+		for (const copy of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+			for (const source of copy[1]!.split(/\s+/)) {
+				assert.ok(existsSync(path.join(repoRoot, source)), `Dockerfile copies ${source}, which is not in the repository`);
+				assert.ok(!ignored.includes(source), `.dockerignore leaves out ${source}`);
+			}
+		}
+
+		assert.match(dockerfile, /^FROM ollama\/ollama:\$\{OLLAMA_VERSION\}$/m, 'on Ollama\'s official image');
 		assert.ok(readme.includes(`ollama-multi ${args.join(' ')}`), `readme: the pod's command line (ollama-multi ${args.join(' ')})`);
 	});
 });
@@ -227,14 +254,14 @@ const unknownPodFlags = builtCliMissing === false ? flagsUpDoesNotKnow() : [];
 const podRunSkip = builtCliMissing || (unknownPodFlags.length > 0 ? `up does not know ${unknownPodFlags.join(', ')} yet` : false);
 
 describe('deploy/kubernetes: the pod\'s command line, run over the doubles', {skip: podRunSkip}, () => {
-	it('starts; GET / is 200 once an instance is ready; /metrics answers the probes without a token; the control routes need it', async t => {
+	it('starts; GET / is 200 once an instance is ready; /metrics answers without a token, the control routes need it; SIGTERM drains', async t => {
 		const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-pod-'));
 		const port = await freePortRange(1);
 		const basePort = await freePortRange(2);
 		// The pod's own arguments, less `up --no-ui --port` (startBuiltUp gives those), with a scratch state directory.
 		const podArgs = args.slice(1).filter((argument, index, all) => argument !== '--no-ui' && argument !== '--port' && all[index - 1] !== '--port')
 			.map((argument, index, all) => (all[index - 1] === '--state-dir' ? scratch : argument));
-		const up = startBuiltUp([...podArgs, '--base-port', String(basePort)], doublesEnv({FAKE_GPU_COUNT: '2', OLLAMA_MULTI_TOKEN: 'pod-token'}), port);
+		const up = startBuiltUp([...podArgs, '--base-port', String(basePort)], doublesEnv({FAKE_GPU_COUNT: '2', OLLAMA_MULTI_TOKEN: 'pod-token', FAKE_OLLAMA_TOKENS_PER_SECOND: '30'}), port);
 		t.after(async () => {
 			await up.stop();
 			rmSync(scratch, {recursive: true, force: true});
@@ -244,5 +271,16 @@ describe('deploy/kubernetes: the pod\'s command line, run over the doubles', {sk
 		assert.equal((await fetch(`${base}/metrics`)).status, 200);
 		assert.equal((await fetch(`${base}/ollama-multi/status`)).status, 401);
 		assert.equal((await fetch(`${base}/ollama-multi/status`, {headers: {Authorization: 'Bearer pod-token'}})).status, 200);
+
+		// What the kubelet does at the end of the preStop: SIGTERM, with a generation running.
+		const generation = await fetch(`${base}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', options: {num_predict: 60}})});
+		assert.equal(generation.status, 200);
+		const exited = new Promise<number | null>(resolve => up.child.once('exit', resolve));
+		const stoppedAt = Date.now();
+		up.child.kill('SIGTERM');
+		await eventually('GET / answering 503 (readiness fails, the pool drops the node)', async () => ((await fetch(`${base}/`)).status === 503 ? true : undefined), 10_000);
+		assert.match(await generation.text(), /"done":true/, 'the running generation finishes');
+		assert.equal(await exited, 0);
+		assert.ok(Date.now() - stoppedAt < (pod.spec.terminationGracePeriodSeconds as number) * 1000, 'within the grace period');
 	});
 });

@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 import {doublesEnv, freePortRange} from './helpers/doubles.js';
-import {builtCliMissing, eventually, scrape, startBuiltUp, type MetricSample, type RunningUp} from './helpers/built-cli.js';
+import {FleetMetrics} from '../source/control/metrics.js';
+import {builtCliMissing, eventually, parseSamples, scrape, startBuiltUp, type MetricSample, type RunningUp} from './helpers/built-cli.js';
+import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
 
 /**
  * What the inference gateway's endpoint picker reads from /metrics (model server protocol), checked against a
@@ -120,5 +122,35 @@ describe('model-server metrics for the endpoint picker (real CLI)', {skip: built
 
 		const samples = await untilRunning(0, 0);
 		assert.equal(only(samples, 'ollama_multi_kv_cache_usage_ratio').value, 0);
+	});
+});
+
+describe('model-server metrics: instances that are not up', () => {
+	const render = async (instances: ReturnType<typeof fakeInstance>[], inFlight: Record<string, number>, env?: number) => {
+		const supervisor = new FakeSupervisor(instances);
+		const proxy = new FakeProxy(supervisor);
+		for (const [id, count] of Object.entries(inFlight)) {
+			proxy.inFlightCounts.set(id, count);
+		}
+
+		const metrics = new FleetMetrics({supervisor, proxy, version: '0.1.0', startedAt: Date.now(), maxLoadedModelsPerInstance: env});
+		return parseSamples(await metrics.render());
+	};
+
+	it('a crashed GPU\'s slots are not free KV cache: the node figure counts the instances that are up; the crashed one reads full', async () => {
+		const samples = await render([fakeInstance(0), fakeInstance(1, {state: 'crashed', pid: undefined}), fakeInstance(2, {state: 'draining', draining: true})], {gpu0: 3, gpu2: 1});
+		// Up: gpu0 (3 of 4) and the draining gpu2 (1 of 4, still finishing its work).
+		assert.equal(only(samples, 'ollama_multi_kv_cache_usage_ratio').value, 0.5);
+		assert.equal(only(samples, 'ollama_multi_num_requests_running').value, 4);
+		const usage = perInstance(samples, 'ollama_multi_instance_kv_cache_usage_ratio');
+		assert.deepEqual([0, 1, 2].map(index => usage.get(fakeInstance(index).gpu!.uuid)!.value), [0.75, 1, 0.25]);
+		assert.equal(only(samples, 'ollama_multi_lora_requests_info').labels['max_lora'], '9', '3 instances × Ollama\'s default of 3 models');
+	});
+
+	it('nothing up: KV cache reads full (the picker sends nothing there); OLLAMA_MAX_LOADED_MODELS sets max_lora', async () => {
+		const samples = await render([fakeInstance(0, {state: 'crashed', pid: undefined})], {}, 2);
+		assert.equal(only(samples, 'ollama_multi_kv_cache_usage_ratio').value, 1);
+		assert.equal(only(samples, 'ollama_multi_lora_requests_info').labels['running_lora_adapters'], '');
+		assert.equal(only(samples, 'ollama_multi_lora_requests_info').labels['max_lora'], '2');
 	});
 });

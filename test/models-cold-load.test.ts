@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
-import {chooseColdLoad, type ColdLoadCandidate} from '../source/models/cold-load.js';
+import {chooseColdLoad, compareForColdLoad, type ColdLoadCandidate} from '../source/models/cold-load.js';
 
 const pair = (free: number, loaded: ColdLoadCandidate['loaded'] = []): ColdLoadCandidate => ({instanceId: 'gpu0+1', freeMemoryMiB: free, totalMemoryMiB: 48_000, loaded});
 const single = (free: number, loaded: ColdLoadCandidate['loaded'] = []): ColdLoadCandidate => ({instanceId: 'gpu2', freeMemoryMiB: free, totalMemoryMiB: 24_000, loaded});
@@ -30,5 +30,14 @@ describe('where a cold load goes', () => {
 	it('leaves the choice to the routing policy when the need or an instance\'s memory is unknown', () => {
 		assert.equal(chooseColdLoad(undefined, [pair(48_000)]), undefined);
 		assert.equal(chooseColdLoad(8000, [pair(48_000), {instanceId: 'cpu0', freeMemoryMiB: undefined, totalMemoryMiB: undefined, loaded: []}]), undefined);
+	});
+
+	it('pairwise, for a policy that ties on its own figures: the same preferences', () => {
+		const twin = (free: number, total: number) => ({freeMemoryMiB: free, totalMemoryMiB: total});
+		assert.ok(compareForColdLoad(8000, twin(24_000, 24_000), twin(48_000, 48_000)) < 0, 'the tighter fit');
+		assert.ok(compareForColdLoad(40_000, twin(24_000, 24_000), twin(48_000, 48_000)) > 0, 'where it fits');
+		assert.ok(compareForColdLoad(30_000, twin(10_000, 48_000), twin(20_000, 24_000)) < 0, 'where eviction can make room');
+		assert.ok(compareForColdLoad(60_000, twin(24_000, 24_000), twin(48_000, 48_000)) > 0, 'fits nowhere: the bigger');
+		assert.ok(compareForColdLoad(undefined, twin(24_000, 24_000), twin(48_000, 48_000)) > 0, 'unknown need: the most free memory');
 	});
 });

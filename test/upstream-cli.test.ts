@@ -54,6 +54,7 @@ describe('ollama-multi up --upstream (real CLI)', {skip: builtCliMissing}, () =>
 	});
 
 	it('status shows the remote beside the local GPU: a remote row and its address', async () => {
+		assert.match(up.output(), new RegExp(`starting 1 instance: gpu0 on [^;]+; also routing to remote0 on 127\\.0\\.0\\.1:${remote.port} \\(not run here\\)`));
 		const report = await status();
 		const row = report.instances.find(instance => instance.id === 'remote0')!;
 		assert.equal(row.host, '127.0.0.1');

@@ -5,6 +5,7 @@ import {formatStatusReport} from '../source/control/status-table.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
 import {buildDashboardState} from '../source/ui/dashboard-state.js';
 import {gpuPanelLines} from '../source/ui/GpuPanel.js';
+import {remoteTelemetry} from '../source/ui/remote-telemetry.js';
 import type {RemoteDetails} from '../source/upstream/remote-upstream.js';
 import {dashboardInputs, fixtureNow} from './fixtures/dashboard-state.js';
 
@@ -49,14 +50,25 @@ describe('remote panel in the dashboard', () => {
 	});
 });
 
+const peer: RemoteDetails = {
+	url: 'http://127.0.0.1:11500', kind: 'ollama-multi', version: '0.1.0', peerQueued: 0, problem: undefined, lastCheckAt: fixtureNow,
+	gpus: [
+		{id: 'gpu0', name: 'NVIDIA GeForce RTX 4090', state: 'ready', memoryUsedMiB: 3072, memoryTotalMiB: 24_564, utilizationPercent: 40, temperatureC: 52, powerDrawW: 120},
+		{id: 'gpu1', name: 'NVIDIA GeForce RTX 3090', state: 'starting', memoryUsedMiB: null, memoryTotalMiB: 24_576, utilizationPercent: null, temperatureC: 38, powerDrawW: 30},
+	],
+};
+
+describe('remote panel of an ollama-multi peer', () => {
+	it('shows the peer\'s own GPUs taken together: memory summed, mean utilisation', () => {
+		const state = buildDashboardState({...inputs, remoteTelemetry: new Map([['remote0', remoteTelemetry(peer)!]])});
+		const lines = text(gpuPanelLines(state.instances.find(view => view.id === 'remote0')!, {width: 70, detail: 'full', selected: false, now: fixtureNow}));
+		assert.match(lines[1]!, /MEM .*3\.0\/48\.0G/);
+		assert.match(lines[2]!, /UTL .*40%/);
+		assert.equal(remoteTelemetry({...peer, kind: 'ollama', gpus: []}), undefined, 'a plain Ollama reports no GPU figures');
+	});
+});
+
 describe('remote rows in ollama-multi status', () => {
-	const peer: RemoteDetails = {
-		url: 'http://127.0.0.1:11500', kind: 'ollama-multi', version: '0.1.0', peerQueued: 0, problem: undefined, lastCheckAt: fixtureNow,
-		gpus: [
-			{id: 'gpu0', name: 'NVIDIA GeForce RTX 4090', state: 'ready', memoryUsedMiB: 3072, memoryTotalMiB: 24_564, utilizationPercent: 40},
-			{id: 'gpu1', name: 'NVIDIA GeForce RTX 3090', state: 'starting', memoryUsedMiB: null, memoryTotalMiB: 24_576, utilizationPercent: null},
-		],
-	};
 	const report = buildStatusReport({
 		instances: inputs.instances, proxy: inputs.proxy, gpuSamples: inputs.samples, version: '0.1.0', startedAt: fixtureNow - 1000, now: fixtureNow,
 		remoteDetails: new Map([['remote0', peer]]),

@@ -6,7 +6,7 @@ import {createRemoteUpstreams, FleetWithUpstreams, RemoteUpstreamError} from '..
 import {parseUpstreamAddress, parseUpstreamAddresses} from '../source/upstream/upstream-address.js';
 import {UsageError} from '../source/app/cli-flags.js';
 import {eventually} from './helpers/built-cli.js';
-import {startFakeOllama, type FakeOllama} from './helpers/doubles.js';
+import {doublesEnv, startFakeOllama, type FakeOllama} from './helpers/doubles.js';
 import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
 
 /** Remote upstreams in the real proxy: two fake ollamas on loopback ports stand for two boxes on a LAN. */
@@ -129,5 +129,63 @@ describe('restarts leave remote upstreams alone', () => {
 		const {supervisor, controller} = setup();
 		await controller.restartAll();
 		assert.deepEqual(supervisor.calls.filter(call => call.call === 'restart').map(call => call.instanceId), ['gpu0', 'gpu1']);
+	});
+});
+
+describe('remote upstreams have model stores of their own', () => {
+	let local: FakeOllama;
+	let bare: FakeOllama;
+	let fleet: FleetWithUpstreams;
+	let proxy: OllamaProxy;
+	let base = '';
+
+	before(async () => {
+		// The local instance has the catalogue's models; the remote box has none of them.
+		[local, bare] = await Promise.all([startFakeOllama(), startFakeOllama({env: doublesEnv({FAKE_OLLAMA_SEED: 'none'})})]);
+		const supervisor = new FakeSupervisor([fakeInstance(0, {port: local.port, capacity: 1})]);
+		fleet = new FleetWithUpstreams(supervisor, createRemoteUpstreams({addresses: [parseUpstreamAddress(bare.url)], capacity: 4, intervalMs: 200}));
+		await fleet.start();
+		proxy = new OllamaProxy({instances: fleet, port: 0, psPollIntervalMs: 200});
+		base = `http://127.0.0.1:${(await proxy.listen()).port}`;
+		await eventually('remote0 ready', async () => (fleet.snapshot().find(instance => instance.id === 'remote0')?.state === 'ready' ? true : undefined));
+	});
+
+	after(async () => {
+		await proxy?.close();
+		await fleet?.stop();
+		await Promise.all([local?.stop(), bare?.stop()]);
+	});
+
+	it('a generation the remote cannot serve (no such model there) is served by an instance that has the model', async () => {
+		const results = await Promise.all(Array.from({length: 5}, async () => {
+			const response = await fetch(`${base}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', stream: false})});
+			return {status: response.status, instance: response.headers.get('x-ollama-multi-instance'), body: await response.text()};
+		}));
+		for (const result of results) {
+			assert.equal(result.status, 200, result.body);
+			assert.equal(result.instance, 'gpu0');
+		}
+	});
+
+	it('a model no instance has is still Ollama\'s 404', async () => {
+		const response = await fetch(`${base}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'no-such-model:1b', prompt: 'hi', stream: false})});
+		assert.equal(response.status, 404);
+		assert.match(((await response.json()) as {error: string}).error, /not found/);
+	});
+
+	it('/api/tags lists the local store, not a remote\'s, even while the local instance is the busier', async t => {
+		const generation = new AbortController();
+		t.after(() => {
+			generation.abort();
+		});
+		const running = fetch(`${base}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'llama3.2:3b', prompt: 'hi', options: {num_predict: 100_000}}), signal: generation.signal});
+		await running;
+		assert.equal(proxy.inFlight('gpu0'), 1);
+		for (let count = 0; count < 4; count++) {
+			const response = await fetch(`${base}/api/tags`);
+			const tags = (await response.json()) as {models: Array<{name: string}>};
+			assert.equal(response.headers.get('x-ollama-multi-instance'), 'gpu0');
+			assert.ok(tags.models.some(model => model.name === 'llama3.2:3b'));
+		}
 	});
 });

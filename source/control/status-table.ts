@@ -66,7 +66,11 @@ export function formatStatusReport(report: StatusReport): string {
 }
 
 /** One line naming an instance the way people know it: `gpu1 (GPU 1, NVIDIA GeForce RTX 3090)`. */
-export function describeInstance(instance: Pick<InstanceStatus, 'id' | 'gpu'>): string {
+export function describeInstance(instance: Pick<InstanceStatus, 'id' | 'gpu'> & Partial<Pick<InstanceStatus, 'gpus'>>): string {
+	if (instance.gpus && instance.gpus.length > 1) {
+		return `${instance.id} (GPUs ${instance.gpus.map(gpu => gpu.index).join('+')}, ${[...new Set(instance.gpus.map(gpu => gpu.name))].join(' + ')})`;
+	}
+
 	return instance.gpu ? `${instance.id} (GPU ${instance.gpu.index}, ${instance.gpu.name})` : instance.id;
 }
 

@@ -86,3 +86,32 @@ function evictionCost(candidate: ColdLoadCandidate, needMiB: number, includeBusy
 
 	return free >= needMiB ? evicted : undefined;
 }
+
+/**
+ * For a policy that weighs instances by other figures first (the learned scheduler): of two instances equal on
+ * those, which should take a cold load of needMiB? Negative: a. The rule of chooseColdLoad, pairwise: one where it
+ * fits in free memory, the tighter fit; else the one with more room; a model bigger than both goes to the bigger.
+ */
+export function compareForColdLoad(needMiB: number | undefined, a: {freeMemoryMiB: number | undefined; totalMemoryMiB: number | undefined}, b: {freeMemoryMiB: number | undefined; totalMemoryMiB: number | undefined}): number {
+	if (needMiB === undefined || a.freeMemoryMiB === undefined || b.freeMemoryMiB === undefined) {
+		return (b.freeMemoryMiB ?? 0) - (a.freeMemoryMiB ?? 0);
+	}
+
+	const aFits = a.freeMemoryMiB >= needMiB;
+	const bFits = b.freeMemoryMiB >= needMiB;
+	if (aFits && bFits) {
+		return a.freeMemoryMiB - b.freeMemoryMiB;
+	}
+
+	if (aFits !== bFits) {
+		return aFits ? -1 : 1;
+	}
+
+	const aHolds = (a.totalMemoryMiB ?? 0) >= needMiB;
+	const bHolds = (b.totalMemoryMiB ?? 0) >= needMiB;
+	if (aHolds !== bHolds) {
+		return aHolds ? -1 : 1;
+	}
+
+	return aHolds ? b.freeMemoryMiB - a.freeMemoryMiB : (b.totalMemoryMiB ?? 0) - (a.totalMemoryMiB ?? 0);
+}

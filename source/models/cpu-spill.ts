@@ -16,6 +16,17 @@ const MiB = 1024 * 1024;
 /** Per extra GPU of a group: Ollama's CUDA minimum (457 MiB), a spare layer and a compute graph, roughly. */
 const perGpuOverheadBytes = 1024 * MiB;
 
+/**
+ * How much slower a model runs with only `gpuShare` of it on GPU: per token the GPU's layers take share / gpu and
+ * the CPU's (1 − share) / cpu, with the CPU taken as 10× slower (Ollama's users report 10–50× for a mostly-CPU model).
+ */
+export function spillSpeedFactor(gpuShare: number): number {
+	const share = Math.min(1, Math.max(0, gpuShare));
+	return 1 / (share + ((1 - share) * cpuSlowdown));
+}
+
+const cpuSlowdown = 10;
+
 export function isSpilled(model: {sizeBytes: number; sizeVramBytes: number}): boolean {
 	return model.sizeBytes > 0 && model.sizeVramBytes < model.sizeBytes;
 }

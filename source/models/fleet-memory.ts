@@ -37,9 +37,9 @@ export class FleetMemory {
 	}
 
 	/** The proxy's modelSizeMiB hook: what is known now; the first request for a model also starts finding out more. */
-	modelSizeMiB(model: string): number | undefined {
+	modelSizeMiB(model: string, numCtx?: number): number | undefined {
 		void this.refresh(model);
-		return this.catalog.needMiB(model);
+		return this.catalog.needMiB(model, numCtx === undefined ? {} : {numCtx});
 	}
 
 	/** The proxy's freeMemoryMiB hook: free memory over the instance's GPUs, from nvidia-smi. */
@@ -54,6 +54,10 @@ export class FleetMemory {
 			this.#tagsReading ??= this.#ask('GET', '/api/tags').then(tags => {
 				this.catalog.updateTags(tags);
 				this.#tagsReadAt = Date.now();
+				// Described before their first request, so a first cold load already has the estimate (cached per digest).
+				for (const name of this.catalog.installedModels()) {
+					void this.catalog.describe(name);
+				}
 			}, () => undefined).finally(() => {
 				this.#tagsReading = undefined;
 			});
@@ -80,6 +84,10 @@ export class FleetMemory {
 
 	/** Watches the proxy's /api/ps view: the size of each loaded model, and one line per new CPU spill. */
 	observe(proxy: ProxySnapshot): void {
+		if (this.#tagsReadAt === 0 && this.#tagsReading === undefined && this.#options.instances().some(instance => instance.state === 'ready')) {
+			void this.refresh();
+		}
+
 		const current = new Set<string>();
 		for (const traffic of proxy.instances) {
 			this.catalog.observeLoaded(traffic.loadedModels.filter(model => !isSpilled(model)).map(model => ({name: model.name, size: model.sizeBytes})));

@@ -25,7 +25,7 @@ export type PlacementOptions = {
 	startWaitMs?: number;
 	onChange: () => void;
 	/** GPU memory a model needs, in MiB; by default the most it takes on any instance whose /api/ps lists it. */
-	modelSizeMiB?: (model: string) => number | undefined;
+	modelSizeMiB?: (model: string, numCtx?: number) => number | undefined;
 	/** OLLAMA_MAX_LOADED_MODELS as the instances get it (for `fastest`); default Ollama's, 3 per GPU. */
 	maxLoadedModels?: number;
 	/** Free GPU memory of an instance (summed over its GPUs, from the telemetry); default: its total minus what /api/ps lists. */
@@ -184,10 +184,17 @@ export class Placement {
 		return this.#options.modelSizeMiB ? this.#options.modelSizeMiB(model) : this.#observedSizeMiB(model);
 	}
 
-	/** A lane for a request that takes no slot (tags, show, version, pulls...): least busy, ready ones first. */
+	/**
+	 * A lane for a request that takes no slot (tags, show, version, pulls...): least busy, ready ones first, and the
+	 * instances ollama-multi runs before remote upstreams, which have model stores of their own.
+	 */
 	pickAny(exclude: ReadonlySet<string>): Lane | undefined {
 		const now = Date.now();
-		for (const lanes of [this.#lanes.candidates(), this.#lanes.running()]) {
+		const local = (lanes: readonly Lane[]) => lanes.filter(lane => lane.snapshot.remote !== true);
+		const remote = (lanes: readonly Lane[]) => lanes.filter(lane => lane.snapshot.remote === true);
+		const candidates = this.#lanes.candidates();
+		const running = this.#lanes.running();
+		for (const lanes of [local(candidates), local(running), remote(candidates), remote(running)]) {
 			const eligible = exclude.size === 0 ? lanes : lanes.filter(lane => !exclude.has(lane.id));
 			if (eligible.length === 0) {
 				continue;

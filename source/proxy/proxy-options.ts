@@ -37,7 +37,7 @@ export type OllamaProxyOptions = {
 	 */
 	intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 	/** GPU memory a model needs before a cold load, in MiB (source/models: the memory estimate); default: the largest size_vram /api/ps showed. */
-	modelSizeMiB?: (model: string) => number | undefined;
+	modelSizeMiB?: (model: string, numCtx?: number) => number | undefined;
 	/** Free GPU memory of an instance, summed over its GPUs, from the telemetry; default: its total minus what /api/ps lists. */
 	freeMemoryMiB?: (instanceId: string) => number | undefined;
 	/** Told where each cold load goes and why (see source/models/cold-load.ts). */

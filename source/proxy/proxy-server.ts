@@ -97,10 +97,10 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			affinityWaitMs: options.affinityWaitMs ?? defaultAffinityWaitMs,
 			spillWhereItFits: options.affinitySpillWhereItFits ?? true,
 			maxLoadedModels: options.maxLoadedModels,
-			startWaitMs,
 			modelSizeMiB: options.modelSizeMiB,
 			freeMemoryMiB: options.freeMemoryMiB,
 			onColdLoad: options.onColdLoad,
+			startWaitMs,
 			onChange,
 		});
 		this.#ledger = new RequestLedger({

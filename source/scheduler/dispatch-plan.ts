@@ -1,3 +1,4 @@
+import {compareForColdLoad} from '../models/cold-load.js';
 import {normalizeModelName} from '../proxy/model-name.js';
 import type {Plan, PlanInput, Placement, WaitingRequest} from './plan-types.js';
 import type {RouteReason} from './route-reason.js';
@@ -45,7 +46,7 @@ export function planDispatch(input: PlanInput): Plan {
 
 		const work: Work = {model: request.model, limit: request.limit, promptTokens: request.promptTokens, modelNeedMiB: request.modelNeedMiB};
 		const options = eligible.map(instance => ({instance, estimate: instance.estimate(work, demand, homes)}));
-		const choice = request.overdue ? chooseOverdue(options, now) : chooseCheapest(options);
+		const choice = request.overdue ? chooseOverdue(options, now) : chooseCheapest(options, request.modelNeedMiB);
 		const startsNow = choice.instance.hasFreeSlotNow() && choice.estimate.startAt <= now;
 		const serviceMs = choice.estimate.finishAt - now;
 		if (startsNow && !request.overdue && freeNow - 1 < reservations.reserveFor(request.clientId, serviceMs)) {
@@ -88,18 +89,34 @@ function cost(option: Option): number {
 
 /**
  * Least expected completion; ties go to a slot free now, then to the most free memory (a load there evicts the
- * least later), then to the instance listed first.
+ * least later), then to the instance listed first. Two cold loads within `nearlyEqual` of each other go where the
+ * memory layer prefers (source/models/cold-load.ts: the tightest fit, so a big `--gpus 0+1` group stays free for
+ * the models only it holds).
  */
-function chooseCheapest(options: readonly Option[]): Option {
+function chooseCheapest(options: readonly Option[], modelNeedMiB: number | undefined): Option {
 	let best = options[0]!;
 	for (const option of options.slice(1)) {
 		const difference = cost(option) - cost(best);
-		if (difference < 0 || (difference === 0 && tieBreak(option, best) < 0)) {
+		const bothCold = option.estimate.cold && best.estimate.cold && modelNeedMiB !== undefined;
+		const serviceMs = Math.max(option.estimate.finishAt - option.estimate.startAt, best.estimate.finishAt - best.estimate.startAt);
+		if (bothCold && Math.abs(difference) <= nearlyEqual * serviceMs) {
+			const preference = compareForColdLoad(modelNeedMiB, memoryOf(option), memoryOf(best));
+			if (preference < 0 || (preference === 0 && difference < 0)) {
+				best = option;
+			}
+		} else if (difference < 0 || (difference === 0 && tieBreak(option, best) < 0)) {
 			best = option;
 		}
 	}
 
 	return best;
+}
+
+/** Expected completions this close (a share of the service time) are a tie for where a cold load goes. */
+const nearlyEqual = 0.1;
+
+function memoryOf(option: Option): {freeMemoryMiB: number | undefined; totalMemoryMiB: number | undefined} {
+	return {freeMemoryMiB: option.instance.roomMiB(), totalMemoryMiB: option.instance.totalMiB()};
 }
 
 function tieBreak(a: Option, b: Option): number {

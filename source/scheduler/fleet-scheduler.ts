@@ -10,7 +10,7 @@ import type {InstanceView, ResidentModel, RunningRequest} from './plan-types.js'
 import {ScheduledQueue, type Granted, type ScheduledRequest} from './scheduled-queue.js';
 
 /** What the proxy knows of a request before it runs. */
-export type SchedulingFacts = {model: string | undefined; clientId: string; weight: number; limit: number | undefined; promptTokens: number | undefined};
+export type SchedulingFacts = {model: string | undefined; clientId: string; weight: number; limit: number | undefined; promptTokens: number | undefined; numCtx?: number};
 
 /** How a request's attempt ended, as the relay saw it. */
 export type AttemptEnd = {
@@ -42,7 +42,8 @@ export type FleetSchedulerOptions = {
 	maxQueue: number;
 	onChange: () => void;
 	/** GPU memory a cold load of the model needs, when something knows better than /api/ps. */
-	modelNeedMiB?: (model: string) => number | undefined;
+	/** GPU memory a cold load of the model needs for a context of numCtx tokens (undefined: the default). */
+	modelNeedMiB?: (model: string, numCtx?: number) => number | undefined;
 	/** OLLAMA_MAX_LOADED_MODELS as the instances get it. Default: Ollama's, 3 per GPU. */
 	maxLoadedModels?: number;
 	/** Free GPU memory of an instance (from the telemetry); default: its total minus what /api/ps lists. */
@@ -90,7 +91,7 @@ export class FleetScheduler {
 			model: facts.model,
 			limit: facts.limit,
 			promptTokens: facts.promptTokens,
-			modelNeedMiB: facts.model === undefined ? undefined : this.#options.modelNeedMiB?.(facts.model),
+			modelNeedMiB: facts.model === undefined ? undefined : this.#options.modelNeedMiB?.(facts.model, facts.numCtx),
 			clientId: facts.clientId,
 			weight: facts.weight,
 			exclude: options.exclude,
@@ -232,6 +233,7 @@ export class FleetScheduler {
 			running,
 			resident,
 			freeMemoryMiB: this.#options.freeMemoryMiB?.(lane.id) ?? (total === undefined ? undefined : total - loaded.usedVramMiB(lane.id)),
+			...(total === undefined ? {} : {totalMemoryMiB: total}),
 			maxLoadedModels: this.#options.maxLoadedModels ?? 3 * Math.max(1, gpus.length),
 			penalized: lane.penalty.isPenalized(now),
 		};

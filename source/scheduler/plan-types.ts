@@ -44,6 +44,8 @@ export type InstanceView = {
 	resident: readonly ResidentModel[];
 	/** GPU memory not taken, if known. */
 	freeMemoryMiB: number | undefined;
+	/** All its GPU memory (summed over a `--gpus 0+1` group), if known: a model bigger than this spills to the CPU. */
+	totalMemoryMiB?: number;
 	/** OLLAMA_MAX_LOADED_MODELS for it, if known. */
 	maxLoadedModels: number | undefined;
 	/** It failed requests lately: used only when nothing else is left. */

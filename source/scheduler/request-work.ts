@@ -6,6 +6,8 @@ export type RequestWork = {
 	limit: number | undefined;
 	/** A rough prompt length: its characters / 4 (the usual ratio for English BPE vocabularies). */
 	promptTokens: number | undefined;
+	/** options.num_ctx: the context a cold load allocates its KV cache for (else OLLAMA_CONTEXT_LENGTH). */
+	numCtx?: number;
 };
 
 /** Bodies larger than this (images, long files) are not parsed a second time; their prompt is "long" anyway. */
@@ -32,7 +34,12 @@ export function requestWork(body: Buffer | undefined): RequestWork {
 		(value): value is number => typeof value === 'number' && Number.isFinite(value) && value > 0,
 	);
 	const characters = textLength(parsed['prompt']) + textLength(parsed['system']) + textLength(parsed['messages']) + textLength(parsed['input']);
-	return {limit: limit === undefined ? undefined : Math.floor(limit), promptTokens: characters > 0 ? Math.ceil(characters / 4) : undefined};
+	const numCtx = options['num_ctx'];
+	return {
+		limit: limit === undefined ? undefined : Math.floor(limit),
+		promptTokens: characters > 0 ? Math.ceil(characters / 4) : undefined,
+		...(typeof numCtx === 'number' && Number.isFinite(numCtx) && numCtx > 0 ? {numCtx: Math.floor(numCtx)} : {}),
+	};
 }
 
 /** Characters of text in a prompt, a message list, or OpenAI content parts. */

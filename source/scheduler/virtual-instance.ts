@@ -1,3 +1,4 @@
+import {spillSpeedFactor} from '../models/cpu-spill.js';
 import {normalizeModelName} from '../proxy/model-name.js';
 import type {CostModel, InstanceView, RunningRequest} from './plan-types.js';
 
@@ -41,6 +42,7 @@ export class VirtualInstance {
 	#finishTimes: number[];
 	readonly #models = new Map<string, VirtualModel>();
 	#freeMiB: number | undefined;
+	readonly #totalMiB: number | undefined;
 	readonly #maxLoaded: number;
 	readonly #costs: CostModel;
 	readonly #now: number;
@@ -51,6 +53,7 @@ export class VirtualInstance {
 		this.#costs = costs;
 		this.#now = now;
 		this.#freeMiB = view.freeMemoryMiB;
+		this.#totalMiB = view.totalMemoryMiB;
 		this.#maxLoaded = view.maxLoadedModels ?? defaultMaxLoadedModels;
 		const concurrency = Math.max(1, view.running.length);
 		for (const resident of view.resident) {
@@ -99,6 +102,11 @@ export class VirtualInstance {
 		return (this.#freeMiB ?? 0) - this.#models.size;
 	}
 
+	/** All its GPU memory, if known. */
+	totalMiB(): number | undefined {
+		return this.#totalMiB;
+	}
+
 	hasFreeSlotNow(): boolean {
 		return this.earliestSlotAt() <= this.#now;
 	}
@@ -140,7 +148,9 @@ export class VirtualInstance {
 		}
 
 		const concurrency = Math.min(this.slots, 1 + this.#finishTimes.filter(time => time > readyAt).length);
-		const decodeTokensPerSecond = costs.decodeTokensPerSecond(this.id, model, concurrency, this.#now);
+		// A cold load bigger than all its GPU memory runs partly on the CPU (its learned speed, once resident, says how fast).
+		const gpuShare = cold && work.modelNeedMiB !== undefined && this.#totalMiB !== undefined ? Math.min(1, this.#totalMiB / work.modelNeedMiB) : 1;
+		const decodeTokensPerSecond = costs.decodeTokensPerSecond(this.id, model, concurrency, this.#now) * spillSpeedFactor(gpuShare);
 		const outputTokens = costs.expectedOutputTokens(model, work.limit, 0);
 		const promptMs = work.promptTokens === undefined ? 0 : (work.promptTokens / costs.promptTokensPerSecond(this.id, model, this.#now)) * 1000;
 		const finishAt = readyAt + promptMs + (outputTokens / decodeTokensPerSecond) * 1000;

@@ -48,6 +48,8 @@ export type DashboardInputs = {
 	preloading?: ReadonlyMap<string, string[]>;
 	startedAt: number;
 	now: number;
+	/** Remote upstreams' figures by instance id (an ollama-multi peer reports its GPUs). */
+	remoteTelemetry?: Map<string, GpuTelemetry>;
 };
 
 function telemetryFrom(sample: GpuSample | undefined, gpu: Gpu | undefined): GpuTelemetry | undefined {
@@ -108,7 +110,7 @@ export function buildDashboardState(inputs: DashboardInputs): DashboardState {
 			instance,
 			gpuName: members.length > 1 ? groupName(members.map(member => member.name)) : (members[0]?.name ?? instance.gpu?.name),
 			traffic: trafficById.get(instance.id),
-			telemetry: members.length > 1 ? combineReadings(members.map(member => member.telemetry)) : members[0]?.telemetry,
+			telemetry: (members.length > 1 ? combineReadings(members.map(member => member.telemetry)) : members[0]?.telemetry) ?? inputs.remoteTelemetry?.get(instance.id),
 			learnedSpeeds: speeds.get(instance.id),
 		};
 		if (members.length > 1) {

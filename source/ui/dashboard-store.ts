@@ -1,10 +1,13 @@
 import type {Gpu, GpuSample} from '../gpu/gpu.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {SupervisorApi} from '../supervisor/supervisor-api.js';
-import {buildDashboardState, reuseUnchanged, type DashboardState} from './dashboard-state.js';
+import type {RemoteDetails} from '../upstream/remote-upstream.js';
+import {buildDashboardState, reuseUnchanged, type DashboardState, type GpuTelemetry} from './dashboard-state.js';
+import {remoteTelemetry} from './remote-telemetry.js';
 
 export type DashboardSources = {
-	supervisor: Pick<SupervisorApi, 'snapshot' | 'on' | 'logTail'>;
+	/** With remote upstreams, also what is known of them (FleetWithUpstreams). */
+	supervisor: Pick<SupervisorApi, 'snapshot' | 'on' | 'logTail'> & {remoteDetails?: () => Map<string, RemoteDetails>};
 	proxy: {snapshot(): ProxySnapshot; on(name: 'change', listener: () => void): () => void};
 	gpuMonitor?: {snapshot(): GpuSample[]; on(name: 'samples', listener: () => void): () => void};
 	inventory: Gpu[];
@@ -49,6 +52,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 		preloading: sources.preloads?.snapshot(),
 		startedAt: sources.startedAt,
 		now: now(),
+		remoteTelemetry: remoteTelemetryById(sources.supervisor.remoteDetails?.()),
 	});
 
 	let state = read();
@@ -130,4 +134,20 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 			logListeners.clear();
 		},
 	};
+}
+
+function remoteTelemetryById(details: Map<string, RemoteDetails> | undefined): Map<string, GpuTelemetry> | undefined {
+	if (details === undefined) {
+		return undefined;
+	}
+
+	const byId = new Map<string, GpuTelemetry>();
+	for (const [id, remote] of details) {
+		const telemetry = remoteTelemetry(remote);
+		if (telemetry) {
+			byId.set(id, telemetry);
+		}
+	}
+
+	return byId;
 }

@@ -24,6 +24,8 @@ export type RemoteGpu = {
 	memoryUsedMiB: number | null;
 	memoryTotalMiB: number | null;
 	utilizationPercent: number | null;
+	temperatureC: number | null;
+	powerDrawW: number | null;
 };
 
 export type RemoteUpstreamOptions = {
@@ -119,6 +121,7 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 
 	async #check(): Promise<void> {
 		const run = (async () => {
+			const before = this.#fingerprint();
 			const problem = await this.#probe();
 			// Known as a peer or not before it is shown ready: its slots depend on it.
 			if (problem === undefined) {
@@ -127,7 +130,10 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 
 			this.#apply(problem);
 			this.#details.lastCheckAt = Date.now();
-			this.emit('change');
+			// The proxy and the dashboard resync on every change: only when something they show did change.
+			if (this.#fingerprint() !== before) {
+				this.emit('change');
+			}
 		})();
 		this.#checking = run;
 		await run;
@@ -136,6 +142,11 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 			this.#timer = setTimeout(() => void this.#check(), this.#options.intervalMs);
 			this.#timer.unref();
 		}
+	}
+
+	#fingerprint(): string {
+		const {lastCheckAt: _lastCheckAt, ...details} = this.#details;
+		return JSON.stringify([this.snapshot(), details]);
 	}
 
 	/** Why it cannot serve now, or undefined when `GET /` says it can. */
@@ -210,6 +221,8 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 			memoryUsedMiB: numberOrNull(instance['memoryUsedMiB']),
 			memoryTotalMiB: numberOrNull(instance['memoryTotalMiB']),
 			utilizationPercent: numberOrNull(instance['utilizationPercent']),
+			temperatureC: numberOrNull(instance['temperatureC']),
+			powerDrawW: numberOrNull(instance['powerDrawW']),
 		}));
 		// The slots of its instances that take work now; the rest waits in our queue, where a local GPU may take it first.
 		const slots = instances

@@ -63,7 +63,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
 		intercept: control.intercept,
-		modelSizeMiB: model => memory.modelSizeMiB(model),
+		modelSizeMiB: (model, numCtx) => memory.modelSizeMiB(model, numCtx),
 		freeMemoryMiB: instanceId => memory.freeMemoryMiB(instanceId),
 		onColdLoad: (model, choice, needMiB) => {
 			memory.onColdLoad(model, choice, needMiB);

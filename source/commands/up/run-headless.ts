@@ -28,7 +28,9 @@ export async function runHeadless({fleet, plan, strategy, format, stopTimeoutMs,
 	const endpoint = fleet.proxy.snapshot().address;
 	const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 	const instanceList = plan.instances.map(instance => `${instance.id} on 127.0.0.1:${instance.port}${instance.gpu ? ` (${(instance.gpus ?? [instance.gpu]).map(gpu => gpu.uuid).join(',')})` : ''}`).join(', ');
-	reporter.info(`Ollama API on ${endpoint} (${strategy}); starting ${instanceCount}: ${instanceList}; Ctrl-C or SIGTERM stops them all`);
+	const remotes = fleet.supervisor.snapshot().filter(instance => instance.remote === true).map(instance => `${instance.id} on ${instance.host ?? '127.0.0.1'}:${instance.port}`);
+	const remoteList = remotes.length === 0 ? '' : `; also routing to ${remotes.join(', ')} (not run here)`;
+	reporter.info(`Ollama API on ${endpoint} (${strategy}); starting ${instanceCount}: ${instanceList}${remoteList}; Ctrl-C or SIGTERM stops them all`);
 	fleet.setNotes(reporter);
 	await fleet.supervisor.start();
 	fleet.preloader.whenFleetSettles(fleet.supervisor);

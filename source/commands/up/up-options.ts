@@ -3,8 +3,8 @@ import {
 	type LogFormat, type Strategy,
 } from '../../app/cli-flags.js';
 import {resolveStateDir} from '../../app/state-dir.js';
-import {defaultStartWaitMs} from '../../proxy/start-wait.js';
 import {parsePreloadSpec, type PreloadEntry} from '../../models/preload.js';
+import {defaultStartWaitMs} from '../../proxy/start-wait.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
 import {defaultStopTimeoutMs} from './stop-on-signals.js';
 import {parseUpstreamAddresses, type UpstreamAddress} from '../../upstream/upstream-address.js';

@@ -225,6 +225,14 @@ export class Forwarder {
 			return;
 		}
 
+		if (status === 404 && attempt.lane.snapshot.remote === true && exchange.model !== undefined && this.#canRetry(exchange)) {
+			// A remote upstream has its own model store: lacking the model there is no failure of this request.
+			proxyRes.resume();
+			this.settle(exchange, attempt, 'failed', false);
+			this.#retryOrGiveUp(exchange, `${attempt.lane.id}: model ${exchange.model} not found there (404)`, 404);
+			return;
+		}
+
 		this.#relay.start(exchange, attempt, proxyRes, status);
 	}
 
