@@ -12,6 +12,8 @@ import {staticInstances} from './static-instances.js';
 export type ProxyProcessConfig = {
 	/** Omitted: the proxy's default. */
 	strategy?: string;
+	/** OLLAMA_MAX_LOADED_MODELS the instances run with, as `up` passes it on. */
+	maxLoadedModels?: number;
 	instances: Array<{port: number; pid: number; uuid: string; name: string; memoryTotalMiB: number; capacity: number}>;
 };
 
@@ -46,6 +48,7 @@ const proxy = new OllamaProxy({
 	),
 	port: 0,
 	...(config.strategy === undefined ? {} : {strategy: config.strategy as RoutingStrategy}),
+	...(config.maxLoadedModels === undefined ? {} : {maxLoadedModels: config.maxLoadedModels}),
 });
 const {port} = await proxy.listen();
 process.stdout.write(`listening ${port}\n`);

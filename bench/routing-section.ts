@@ -87,6 +87,8 @@ function summarize(scenario: Scenario, policy: string, results: RequestResult[],
 function proxyConfig(policy: string, scenario: Scenario, fleet: BenchFleet): ProxyProcessConfig {
 	return {
 		strategy: policy,
+		// As `OLLAMA_MAX_LOADED_MODELS=N ollama-multi up` tells its scheduler what it tells the instances.
+		maxLoadedModels: scenario.fleet.maxLoaded,
 		instances: fleet.fakes.map((fake, index) => ({
 			port: fake.port,
 			pid: fake.pid,
