@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {execFile, spawn, spawnSync, type ChildProcess} from 'node:child_process';
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {mkdtempSync, rmSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
@@ -17,14 +17,12 @@ import {waitFor} from './helpers/wait-for.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // OLLAMA_MULTI_E2E_CLI: run these tests against another build of the CLI.
 const cliPath = process.env['OLLAMA_MULTI_E2E_CLI'] ?? path.join(repoRoot, 'source', 'cli.tsx');
-const upSource = readFileSync(path.join(path.dirname(cliPath), 'commands', 'up.ts'), 'utf8');
-const wired = /createControlLayer|createControlRoutes/.test(upSource);
 const token = 'e2e-control-token';
 const gpuCount = 3;
 
 type CommandResult = {code: number | null; stdout: string; stderr: string};
 
-describe('control from another shell (e2e)', {skip: wired ? false : 'up does not mount the control API yet (createControlLayer in source/commands/up.ts)'}, () => {
+describe('control from another shell (e2e)', () => {
 	const scratch = mkdtempSync(path.join(os.tmpdir(), 'ollama-multi-control-e2e-'));
 	let up: ChildProcess | undefined;
 	let upOutput = '';
