@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
 import {execFile} from 'node:child_process';
 import net from 'node:net';
-import {afterEach, test} from 'node:test';
+import {test} from 'node:test';
 import {promisify} from 'node:util';
-import {proxyOverHoldingUpstreams} from './helpers/proxy-harness.js';
+import {closedAfterEachTest} from './helpers/proxy-harness.js';
 
 // Issue 11, item 3: a client that sends its whole body before it reads (Python's urllib) got "Broken pipe" instead of
 // the 413, because the proxy closed the socket with the body unread.
 
 const run = promisify(execFile);
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-	while (cleanups.length > 0) {
-		await cleanups.pop()!();
-	}
-});
-
-async function setup(...args: Parameters<typeof proxyOverHoldingUpstreams>) {
-	const fleet = await proxyOverHoldingUpstreams(...args);
-	cleanups.push(fleet.close);
-	return fleet;
-}
+const {setup} = closedAfterEachTest();
 
 /** Python's urllib posts `mebibytes` MiB to the proxy (declared length or chunked) and reports what it saw. */
 async function pythonPost(port: number, mebibytes: number, framing: 'length' | 'chunked'): Promise<{status?: number; body?: string; error?: string}> {

@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import {afterEach, test} from 'node:test';
-import {proxyOverHoldingUpstreams, settledWithin, startRequest} from './helpers/proxy-harness.js';
+import {test} from 'node:test';
+import {closedAfterEachTest, settledWithin, startRequest} from './helpers/proxy-harness.js';
 import {delay, eventually, request} from './proxy-test-kit.js';
 
 // Issue 11, item 8 (the proxy's side): on SIGTERM, `up` drains the proxy instead of cutting every request.
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-	while (cleanups.length > 0) {
-		await cleanups.pop()!();
-	}
-});
-
-async function setup(...args: Parameters<typeof proxyOverHoldingUpstreams>) {
-	const fleet = await proxyOverHoldingUpstreams(...args);
-	cleanups.push(fleet.close);
-	return fleet;
-}
+const {setup} = closedAfterEachTest();
 
 test('drainAndClose: GET / answers 503 at once, the API still serves during the grace, running and queued requests finish, then it resolves', async () => {
 	const {port, proxy, upstreams} = await setup(2);

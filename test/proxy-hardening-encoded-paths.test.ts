@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
-import {afterEach, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import {rawExchange} from './helpers/holding-ollama.js';
-import {proxyOverHoldingUpstreams, settledWithin, startRequest} from './helpers/proxy-harness.js';
+import {closedAfterEachTest, settledWithin, startRequest} from './helpers/proxy-harness.js';
 import {delay, eventually, request} from './proxy-test-kit.js';
 
 // Issue 11, item 2: Ollama (Go's net/http, then gin) routes on the percent-decoded path, so `/api/%63hat` is its chat
 // route. The proxy must treat it as one: take a slot, queue it, route it by model, hold the store lock for a pull.
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-	while (cleanups.length > 0) {
-		await cleanups.pop()!();
-	}
-});
-
-async function setup(...args: Parameters<typeof proxyOverHoldingUpstreams>) {
-	const fleet = await proxyOverHoldingUpstreams(...args);
-	cleanups.push(fleet.close);
-	return fleet;
-}
+const {setup} = closedAfterEachTest();
 
 /** The route with the first letter of its last segment percent-encoded: /api/chat → /api/%63hat. */
 function encodeLastSegment(route: string): string {

@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import {afterEach, describe, test} from 'node:test';
-import {proxyOverHoldingUpstreams, settledWithin, startRequest} from './helpers/proxy-harness.js';
+import {describe, test} from 'node:test';
+import {closedAfterEachTest, settledWithin, startRequest} from './helpers/proxy-harness.js';
 import {delay, eventually, request} from './proxy-test-kit.js';
 
 // Issue 11, item 4: with no instance ready (start-up, every instance restarting) requests got 503 at once.
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-	while (cleanups.length > 0) {
-		await cleanups.pop()!();
-	}
-});
-
-async function setup(...args: Parameters<typeof proxyOverHoldingUpstreams>) {
-	const fleet = await proxyOverHoldingUpstreams(...args);
-	cleanups.push(fleet.close);
-	return fleet;
-}
+const {setup} = closedAfterEachTest();
 
 describe('while instances start, requests wait for one instead of failing', () => {
 	for (const state of ['starting', 'restarting', 'crashed'] as const) {

@@ -4,26 +4,15 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {afterEach, test} from 'node:test';
+import {test} from 'node:test';
 import {defaultMaxConnections, serverOptionsFor} from '../source/proxy/connection-limits.js';
 import {rawExchange} from './helpers/holding-ollama.js';
-import {proxyOverHoldingUpstreams, startRequest} from './helpers/proxy-harness.js';
+import {closedAfterEachTest, startRequest} from './helpers/proxy-harness.js';
 import {delay, eventually, request} from './proxy-test-kit.js';
 
 // Issue 11, item 1: half-sent requests held their connection for ever, and nothing bounded how many were open.
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-	while (cleanups.length > 0) {
-		await cleanups.pop()!();
-	}
-});
-
-async function setup(...args: Parameters<typeof proxyOverHoldingUpstreams>) {
-	const fleet = await proxyOverHoldingUpstreams(...args);
-	cleanups.push(fleet.close);
-	return fleet;
-}
+const {setup, cleanups} = closedAfterEachTest();
 
 test('a client that sends half its headers and stops gets 408 and its connection closed once the headers timeout passes', async () => {
 	const {port} = await setup(1, {headersTimeoutMs: 300});

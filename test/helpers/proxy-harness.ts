@@ -1,8 +1,32 @@
 import http from 'node:http';
+import {afterEach} from 'node:test';
 import {OllamaProxy, type OllamaProxyOptions} from '../../source/proxy/proxy-server.js';
 import type {InstanceSnapshot} from '../../source/supervisor/instance-snapshot.js';
 import {MemoryInstanceSource, instanceSnapshot} from '../proxy-test-kit.js';
 import {HoldingOllama} from './holding-ollama.js';
+
+export type HoldingFleet = Awaited<ReturnType<typeof proxyOverHoldingUpstreams>>;
+
+/** For a test file: `setup(...)` makes a fleet closed after its test, and so is whatever is pushed on `cleanups`. */
+export function closedAfterEachTest(): {
+	setup: (...args: Parameters<typeof proxyOverHoldingUpstreams>) => Promise<HoldingFleet>;
+	cleanups: Array<() => Promise<void>>;
+} {
+	const cleanups: Array<() => Promise<void>> = [];
+	afterEach(async () => {
+		while (cleanups.length > 0) {
+			await cleanups.pop()!();
+		}
+	});
+	return {
+		cleanups,
+		async setup(...args) {
+			const fleet = await proxyOverHoldingUpstreams(...args);
+			cleanups.push(fleet.close);
+			return fleet;
+		},
+	};
+}
 
 /** A proxy on port 0 over `count` holding upstreams (gpu0, gpu1, …); close() stops them all. */
 export async function proxyOverHoldingUpstreams(
