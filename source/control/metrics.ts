@@ -4,9 +4,10 @@ import {instanceGpus} from '../gpu/instance-gpus.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
 import {isGenerationRoute, normalizeRoute} from '../proxy/proxy-routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
+import {ollamaDefaultMaxLoadedModels} from '../supervisor/instance-plan.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
 import {LearnedMetrics} from './learned-metrics.js';
-import {ModelServerMetrics, ollamaDefaultMaxLoadedModels} from './model-server-metrics.js';
+import {ModelServerMetrics} from './model-server-metrics.js';
 
 /** What metrics read of the proxy's `request` event. */
 export type ObservedRequest = Pick<

@@ -15,9 +15,6 @@ export const modelServerMetricNames = {
 	modelsInfo: 'ollama_multi_lora_requests_info',
 } as const;
 
-/** Ollama's own default of OLLAMA_MAX_LOADED_MODELS for one GPU. */
-export const ollamaDefaultMaxLoadedModels = 3;
-
 type InstanceLabelName = 'ollama_instance' | 'gpu' | 'gpu_uuid' | 'gpu_name';
 
 export type ModelServerInputs = {

@@ -1,9 +1,7 @@
 import {spillSpeedFactor} from '../models/cpu-spill.js';
 import {normalizeModelName} from '../proxy/model-name.js';
+import {ollamaDefaultMaxLoadedModels} from '../supervisor/instance-plan.js';
 import type {CostModel, InstanceView, RunningRequest} from './plan-types.js';
-
-/** Ollama's default OLLAMA_MAX_LOADED_MODELS for one GPU. */
-const defaultMaxLoadedModels = 3;
 
 type VirtualModel = {
 	/** When it can serve: now when resident, later while a load runs. */
@@ -54,7 +52,7 @@ export class VirtualInstance {
 		this.#now = now;
 		this.#freeMiB = view.freeMemoryMiB;
 		this.#totalMiB = view.totalMemoryMiB;
-		this.#maxLoaded = view.maxLoadedModels ?? defaultMaxLoadedModels;
+		this.#maxLoaded = view.maxLoadedModels ?? ollamaDefaultMaxLoadedModels;
 		const concurrency = Math.max(1, view.running.length);
 		for (const resident of view.resident) {
 			const model = normalizeModelName(resident.model);

@@ -41,6 +41,18 @@ export function instanceCapacity(parallel: number | undefined, env: NodeJS.Proce
 		return parallel;
 	}
 
-	const fromEnv = Number(env['OLLAMA_NUM_PARALLEL']);
-	return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 1;
+	return positiveIntegerFrom(env['OLLAMA_NUM_PARALLEL']) ?? 1;
+}
+
+/** Ollama's default OLLAMA_MAX_LOADED_MODELS for one GPU. */
+export const ollamaDefaultMaxLoadedModels = 3;
+
+/** OLLAMA_MAX_LOADED_MODELS as every instance inherits it; undefined leaves Ollama's default. */
+export function maxLoadedModelsFrom(env: NodeJS.ProcessEnv): number | undefined {
+	return positiveIntegerFrom(env['OLLAMA_MAX_LOADED_MODELS']);
+}
+
+function positiveIntegerFrom(value: string | undefined): number | undefined {
+	const number = Number(value);
+	return Number.isInteger(number) && number > 0 ? number : undefined;
 }

@@ -5,7 +5,7 @@ import {GpuMonitor} from '../../gpu/gpu-monitor.js';
 import {FleetMemory} from '../../models/fleet-memory.js';
 import {Preloader} from '../../models/preload.js';
 import {OllamaProxy} from '../../proxy/proxy-server.js';
-import {instanceCapacity} from '../../supervisor/instance-plan.js';
+import {instanceCapacity, maxLoadedModelsFrom} from '../../supervisor/instance-plan.js';
 import {Supervisor} from '../../supervisor/supervisor.js';
 import type {SupervisorApi} from '../../supervisor/supervisor-api.js';
 import {createRemoteUpstreams, FleetWithUpstreams} from '../../upstream/fleet-with-upstreams.js';
@@ -40,9 +40,10 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 	const startedAt = Date.now();
 	const supervisor = withUpstreams(createSupervisor(options, plan), options);
 	const gpuMonitor = plan.gpus.length > 0 ? new GpuMonitor({env: options.env, gpuCount: plan.detectedGpuCount}) : undefined;
+	const maxLoadedModels = maxLoadedModelsFrom(options.env);
 	const control = createControlLayer({
 		supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt,
-		publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: positiveInteger(options.env['OLLAMA_MAX_LOADED_MODELS']),
+		publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: maxLoadedModels,
 	});
 	const ignore = (_message: string) => undefined;
 	let notes: {info(message: string): void; warn(message: string): void} = {info: ignore, warn: ignore};
@@ -58,7 +59,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		host: options.host,
 		port: options.port,
 		strategy: options.strategy,
-		maxLoadedModels: positiveInteger(options.env['OLLAMA_MAX_LOADED_MODELS']),
+		maxLoadedModels,
 		maxQueue: options.maxQueue,
 		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
@@ -130,11 +131,6 @@ function withUpstreams(supervisor: Supervisor, options: UpOptions): SupervisorAp
 	}
 
 	return new FleetWithUpstreams(supervisor, createRemoteUpstreams({addresses, token: options.upstreamToken, capacity: instanceCapacity(options.parallel, options.env)}));
-}
-
-function positiveInteger(value: string | undefined): number | undefined {
-	const number = Number(value);
-	return Number.isInteger(number) && number > 0 ? number : undefined;
 }
 
 function createSupervisor(options: UpOptions, plan: Preflight): Supervisor {
