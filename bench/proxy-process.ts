@@ -5,7 +5,7 @@
  * exits on SIGTERM or when its parent goes away (stdin ends).
  */
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
-import type {RoutingStrategy} from '../source/proxy/routing-policy.js';
+import type {RoutingStrategy} from '../source/scheduler/routing-policy.js';
 import {instanceSnapshot} from '../test/proxy-test-kit.js';
 import {staticInstances} from './static-instances.js';
 

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 import process from 'node:process';
 import meow from 'meow';
-import {
-	defaultHost, defaultPort, parseCount, parseHost, parsePort, stringFlag, UsageError,
-} from './app/cli-flags.js';
-import {resolveStateDir} from './app/state-dir.js';
-import {closestFlag, findUnknownFlag} from './app/unknown-flag.js';
+import {defaultHost, defaultPort, parseCount, parseHost, parsePort, stringFlag} from './commands/cli-flags.js';
+import {UsageError} from './shared/usage-error.js';
+import {resolveStateDir} from './supervisor/state-dir.js';
+import {closestFlag, findUnknownFlag} from './commands/unknown-flag.js';
 import {runDrain} from './commands/drain.js';
 import {gpus} from './commands/gpus.js';
 import {runLogs} from './commands/logs.js';

@@ -5,7 +5,7 @@ import type {AddressInfo} from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {describe, it, type TestContext} from 'node:test';
-import {FleetController} from '../source/app/fleet-controller.js';
+import {FleetController} from '../source/fleet/fleet-controller.js';
 import {runDrain} from '../source/commands/drain.js';
 import {runLogs} from '../source/commands/logs.js';
 import {runRestart} from '../source/commands/restart.js';

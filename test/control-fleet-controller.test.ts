@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
-import {FleetController, RestartError, UnknownInstanceError, type RestartProgress} from '../source/app/fleet-controller.js';
+import {FleetController, RestartError, UnknownInstanceError, type RestartProgress} from '../source/fleet/fleet-controller.js';
 import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
 import {waitFor} from './helpers/wait-for.js';
 

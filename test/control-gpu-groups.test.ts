@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {buildStatusReport} from '../source/control/control-status.js';
 import {FleetMetrics} from '../source/control/metrics.js';
-import {describeInstance, formatStatusReport} from '../source/control/status-table.js';
+import {describeInstance, formatStatusReport} from '../source/client/status-table.js';
 import type {GpuSample} from '../source/gpu/gpu.js';
 import type {ProxySnapshot} from '../source/proxy/proxy-snapshot.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';

@@ -3,7 +3,7 @@ import {spawnSync} from 'node:child_process';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {describe, it, type TestContext} from 'node:test';
-import {ControlClient} from '../source/control/control-client.js';
+import {ControlClient} from '../source/client/control-client.js';
 import {createControlLayer} from '../source/control/control-layer.js';
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
 import {FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {describe, it, type TestContext} from 'node:test';
-import {FleetController} from '../source/app/fleet-controller.js';
+import {FleetController} from '../source/fleet/fleet-controller.js';
 import {createControlAuth} from '../source/control/control-auth.js';
 import {createControlRoutes} from '../source/control/control-routes.js';
 import type {StatusReport} from '../source/control/control-status.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
-import {startHeadlessReporter} from '../source/app/headless-reporter.js';
+import {startHeadlessReporter} from '../source/commands/up/headless-reporter.js';
 import type {InstanceEvent} from '../source/supervisor/instance-snapshot.js';
 import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
 import {waitFor} from './helpers/wait-for.js';

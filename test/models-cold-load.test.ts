@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
-import {chooseColdLoad, compareForColdLoad, type ColdLoadCandidate} from '../source/models/cold-load.js';
+import {chooseColdLoad, compareForColdLoad, type ColdLoadCandidate} from '../source/scheduler/cold-load.js';
 
 const pair = (free: number, loaded: ColdLoadCandidate['loaded'] = []): ColdLoadCandidate => ({instanceId: 'gpu0+1', freeMemoryMiB: free, totalMemoryMiB: 48_000, loaded});
 const single = (free: number, loaded: ColdLoadCandidate['loaded'] = []): ColdLoadCandidate => ({instanceId: 'gpu2', freeMemoryMiB: free, totalMemoryMiB: 24_000, loaded});

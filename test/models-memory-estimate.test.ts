@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import {describe, test} from 'node:test';
 import {fileURLToPath} from 'node:url';
-import {estimateModelMemory, modelShapeFromShow, tensorsFromShow} from '../source/models/memory-estimate.js';
+import {estimateModelMemory, modelShapeFromShow, tensorsFromShow} from '../source/ollama/memory-estimate.js';
 
 // Real /api/show and /api/tags bodies (provenance: test/fixtures/ollama/README.md).
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'ollama');

@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import {describe, test} from 'node:test';
 import {fileURLToPath} from 'node:url';
-import {catalogSettingsFromEnv, ModelCatalog} from '../source/models/model-catalog.js';
+import {catalogSettingsFromEnv, ModelCatalog} from '../source/ollama/model-catalog.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'ollama');
 const readJson = (name: string): unknown => JSON.parse(readFileSync(path.join(fixtures, name), 'utf8'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
-import {UsageError} from '../source/app/cli-flags.js';
-import {parsePreloadSpec, Preloader} from '../source/models/preload.js';
+import {UsageError} from '../source/shared/usage-error.js';
+import {parsePreloadSpec, Preloader} from '../source/fleet/preload.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
 import {startFakeOllama} from './helpers/doubles.js';
 

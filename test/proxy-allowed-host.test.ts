@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import {describe, it} from 'node:test';
-import {isAllowedHostHeader} from '../source/proxy/allowed-host.js';
+import {isAllowedHostHeader} from '../source/ollama/allowed-host.js';
 
 describe('Host header rule for a loopback-bound endpoint (as Ollama applies it)', () => {
 	it('accepts names and addresses of this machine', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
-import {CentralQueue, QueueAbortedError, QueueFullError, type PickResult, type QueueTicket} from '../source/proxy/central-queue.js';
+import {CentralQueue, type PickResult, type QueueTicket} from '../source/proxy/central-queue.js';
+import {QueueAbortedError, QueueFullError} from '../source/scheduler/queue-errors.js';
 
 /** A fleet of named slots the queue hands out: free counts per instance. */
 function fleet(free: Record<string, number>, options: {maxQueue?: number; pick?: (ticket: QueueTicket, waitedMs: number) => PickResult} = {}) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
-import {MalformedPathError, decodeRequestPath} from '../source/proxy/decode-path.js';
+import {MalformedPathError, decodeRequestPath} from '../source/ollama/decode-path.js';
 
 test('paths are percent-decoded as Go decodes URL.Path, %2F included, the query left out', () => {
 	assert.equal(decodeRequestPath('/api/%63hat'), '/api/chat');

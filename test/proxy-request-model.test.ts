@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 import {MalformedJsonError, multipartField, requestFacts} from '../source/proxy/request-model.js';
-import {normalizeModelName} from '../source/proxy/model-name.js';
-import {normalizeRoute, pathOf, routeKind} from '../source/proxy/proxy-routes.js';
-import {errorBody} from '../source/proxy/api-error.js';
+import {normalizeModelName} from '../source/ollama/model-name.js';
+import {normalizeRoute, pathOf, routeKind} from '../source/ollama/routes.js';
+import {errorBody} from '../source/ollama/api-error.js';
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 

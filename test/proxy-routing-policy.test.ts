@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import {chooseInstance, type CandidateLoad, type RoutingInput} from '../source/proxy/routing-policy.js';
+import {chooseInstance, type CandidateLoad, type RoutingInput} from '../source/scheduler/routing-policy.js';
 
 function instance(id: string, fields: Partial<CandidateLoad> = {}): CandidateLoad {
 	return {instanceId: id, inFlight: 0, capacity: 1, loadedModels: [], freeMemoryMiB: undefined, penalized: false, ...fields};

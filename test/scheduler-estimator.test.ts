@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import {describe, test} from 'node:test';
 import {fileURLToPath} from 'node:url';
-import {completionMetrics} from '../source/scheduler/completion-metrics.js';
+import {completionMetrics} from '../source/ollama/completion-metrics.js';
 import {Estimator, defaultPriors, type CompletionSample} from '../source/scheduler/estimator.js';
 import {parseHttprr} from './proxy-test-kit.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import {clientOf} from '../source/scheduler/client-identity.js';
+import {clientOf} from '../source/proxy/client-identity.js';
 import {FairOrder, type FairEntry} from '../source/scheduler/fair-order.js';
 import {routeHeaderValue} from '../source/scheduler/route-reason.js';
 import {waitBoundMs} from '../source/scheduler/wait-bound.js';

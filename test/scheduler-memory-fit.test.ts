@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import {planDispatch} from '../source/scheduler/dispatch-plan.js';
 import type {CostModel, InstanceView, WaitingRequest} from '../source/scheduler/plan-types.js';
-import {requestWork} from '../source/scheduler/request-work.js';
+import {requestWork} from '../source/proxy/request-work.js';
 
 /** The learned scheduler with the memory estimate: cold loads by fit, a model that fits nowhere runs slower. */
 

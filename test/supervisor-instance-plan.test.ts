@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import type {Gpu} from '../source/gpu/gpu.js';
-import {instanceCapacity, planInstances} from '../source/supervisor/instance-plan.js';
+import {instanceCapacity} from '../source/ollama/settings.js';
+import {planInstances} from '../source/supervisor/instance-plan.js';
 
 function gpu(index: number, uuid: string): Gpu {
 	return {

@@ -3,7 +3,7 @@ import {afterEach, beforeEach, describe, it, mock} from 'node:test';
 import type {GpuSample} from '../source/gpu/gpu.js';
 import type {ProxySnapshot} from '../source/proxy/proxy-snapshot.js';
 import type {InstanceSnapshot, SupervisorEvents} from '../source/supervisor/instance-snapshot.js';
-import {TypedEmitter} from '../source/typed-emitter.js';
+import {TypedEmitter} from '../source/shared/typed-emitter.js';
 import {createDashboardStore, type DashboardStore} from '../source/ui/dashboard-store.js';
 import {dashboardInputs, fixtureNow} from './fixtures/dashboard-state.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {buildStatusReport} from '../source/control/control-status.js';
-import {formatStatusReport} from '../source/control/status-table.js';
+import {formatStatusReport} from '../source/client/status-table.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
 import {buildDashboardState} from '../source/ui/dashboard-state.js';
 import {gpuPanelLines} from '../source/ui/GpuPanel.js';

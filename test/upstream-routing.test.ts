@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import {after, before, describe, it} from 'node:test';
-import {FleetController} from '../source/app/fleet-controller.js';
+import {FleetController} from '../source/fleet/fleet-controller.js';
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
 import {createRemoteUpstreams, FleetWithUpstreams, RemoteUpstreamError} from '../source/upstream/fleet-with-upstreams.js';
 import {parseUpstreamAddress, parseUpstreamAddresses} from '../source/upstream/upstream-address.js';
-import {UsageError} from '../source/app/cli-flags.js';
+import {UsageError} from '../source/shared/usage-error.js';
 import {eventually} from './helpers/built-cli.js';
 import {doublesEnv, startFakeOllama, type FakeOllama} from './helpers/doubles.js';
 import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';

@@ -1,8 +1,8 @@
 import {open, stat, type FileHandle} from 'node:fs/promises';
 import {StringDecoder} from 'node:string_decoder';
-import {instanceLogFile} from '../app/state-dir.js';
-import {runControlCommand, type ControlCommandOptions} from '../control/command-io.js';
-import {ControlClientError} from '../control/control-client.js';
+import {instanceLogFile} from '../supervisor/state-dir.js';
+import {runControlCommand, type ControlCommandOptions} from '../client/command-io.js';
+import {ControlClientError} from '../client/control-client.js';
 
 export type LogsOptions = ControlCommandOptions & {
 	instance: string;

@@ -1,5 +1,5 @@
-import {runControlCommand, type ControlCommandOptions} from '../control/command-io.js';
-import type {RestartProgressLine} from '../control/control-client.js';
+import {runControlCommand, type ControlCommandOptions} from '../client/command-io.js';
+import type {RestartProgressLine} from '../client/control-client.js';
 
 /**
  * `ollama-multi restart <gpu|all>`: graceful restart of one instance (drain, let in-flight requests finish,

@@ -1,5 +1,5 @@
-import {runControlCommand, type ControlCommandOptions} from '../control/command-io.js';
-import {formatStatusReport} from '../control/status-table.js';
+import {runControlCommand, type ControlCommandOptions} from '../client/command-io.js';
+import {formatStatusReport} from '../client/status-table.js';
 
 /** `ollama-multi status [--json]`: the running fleet, as a table or as the control API's JSON. */
 export async function runStatus(options: ControlCommandOptions & {json?: boolean}): Promise<number> {

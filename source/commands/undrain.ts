@@ -1,5 +1,5 @@
-import {runControlCommand, type ControlCommandOptions} from '../control/command-io.js';
-import {describeInstance} from '../control/status-table.js';
+import {runControlCommand, type ControlCommandOptions} from '../client/command-io.js';
+import {describeInstance} from '../client/status-table.js';
 
 /** `ollama-multi undrain <gpu>`: the instance takes new requests again. */
 export async function runUndrain(options: ControlCommandOptions & {instance: string; json?: boolean}): Promise<number> {

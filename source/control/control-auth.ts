@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type {IncomingMessage} from 'node:http';
-import {isLoopbackHost} from '../proxy/allowed-host.js';
+import {isLoopbackHost} from '../ollama/allowed-host.js';
 
-export {isLoopbackHost} from '../proxy/allowed-host.js';
+export {isLoopbackHost} from '../ollama/allowed-host.js';
 
 export type ExposurePolicy = {
 	/** Lines to print before serving. */

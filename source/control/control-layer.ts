@@ -1,5 +1,5 @@
 import type {IncomingMessage, ServerResponse} from 'node:http';
-import {FleetController, type ControlledProxy} from '../app/fleet-controller.js';
+import {FleetController, type ControlledProxy} from '../fleet/fleet-controller.js';
 import type {GpuSample} from '../gpu/gpu.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';

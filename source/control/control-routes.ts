@@ -1,9 +1,9 @@
 import type {IncomingMessage, ServerResponse} from 'node:http';
-import type {FleetController, RestartProgress} from '../app/fleet-controller.js';
-import {UnknownInstanceError} from '../app/fleet-controller.js';
+import type {FleetController, RestartProgress} from '../fleet/fleet-controller.js';
+import {UnknownInstanceError} from '../fleet/fleet-controller.js';
 import type {GpuSample} from '../gpu/gpu.js';
-import {sendError} from '../proxy/api-error.js';
-import {pathOf} from '../proxy/proxy-routes.js';
+import {sendError} from '../ollama/api-error.js';
+import {pathOf} from '../ollama/routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {ControlAuth} from './control-auth.js';

@@ -1,7 +1,10 @@
 import type {GpuSample} from '../gpu/gpu.js';
-import {combineReadings, instanceFreeMiB, instanceGpus} from '../gpu/instance-gpus.js';
-import {gpuSharePercent, isSpilled, suggestGpuGroup, type CpuSpill} from '../models/cpu-spill.js';
-import type {LoadedModel, ProxySnapshot} from '../proxy/proxy-snapshot.js';
+import {combineReadings, instanceFreeMiB, instanceGpus} from '../supervisor/instance-gpus.js';
+import type {CpuSpill} from '../fleet/cpu-spill.js';
+import {suggestGpuGroup} from '../gpu/suggest-group.js';
+import {gpuSharePercent, isSpilled} from '../ollama/cpu-spill.js';
+import type {LoadedModel} from '../ollama/ps.js';
+import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {LearnedFigures} from '../scheduler/estimator.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
 import type {RemoteDetails} from '../upstream/remote-upstream.js';

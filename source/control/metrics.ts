@@ -1,10 +1,10 @@
 import {Counter, Gauge, Histogram, Registry} from 'prom-client';
 import type {GpuSample} from '../gpu/gpu.js';
-import {instanceGpus} from '../gpu/instance-gpus.js';
+import {instanceGpus} from '../supervisor/instance-gpus.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
-import {isGenerationRoute, normalizeRoute} from '../proxy/proxy-routes.js';
+import {isGenerationRoute, normalizeRoute} from '../ollama/routes.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
-import {ollamaDefaultMaxLoadedModels} from '../supervisor/instance-plan.js';
+import {ollamaDefaultMaxLoadedModels} from '../ollama/settings.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
 import {LearnedMetrics} from './learned-metrics.js';
 import {ModelServerMetrics} from './model-server-metrics.js';

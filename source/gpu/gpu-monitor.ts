@@ -1,5 +1,5 @@
 import {createInterface} from 'node:readline';
-import {TypedEmitter} from '../typed-emitter.js';
+import {TypedEmitter} from '../shared/typed-emitter.js';
 import type {GpuSample} from './gpu.js';
 import {runQueryOnce, spawnQueryLoop, type QueryLoopProcess} from './nvidia-smi.js';
 import {parseQueryLine} from './parse-query-line.js';

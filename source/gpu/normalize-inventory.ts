@@ -1,4 +1,4 @@
-import {isRecord} from '../is-record.js';
+import {isRecord} from '../shared/is-record.js';
 import type {Gpu, GpuProcess, MigDevice} from './gpu.js';
 
 export class InventoryFormatError extends Error {

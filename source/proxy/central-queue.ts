@@ -1,3 +1,5 @@
+import {QueueAbortedError, QueueFullError} from '../scheduler/queue-errors.js';
+
 /** One request waiting for a slot somewhere in the fleet. */
 export type QueueTicket = {
 	readonly model: string | undefined;
@@ -29,20 +31,6 @@ export type AcquireOptions = {
 	/** A retry after a failure goes to the front: it has waited already. */
 	front?: boolean;
 };
-
-export class QueueFullError extends Error {
-	constructor(maxQueue: number) {
-		super(`the request queue is full (${maxQueue} waiting); try again shortly`);
-		this.name = 'QueueFullError';
-	}
-}
-
-export class QueueAbortedError extends Error {
-	constructor() {
-		super('the client went away while the request was queued');
-		this.name = 'QueueAbortedError';
-	}
-}
 
 type Waiter = QueueTicket & {
 	resolve: (instanceId: string) => void;

@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs';
 import type http from 'node:http';
 import type {Socket} from 'node:net';
-import {sendError} from './api-error.js';
+import {sendError} from '../ollama/api-error.js';
 
 /**
  * What a client connection may hold: how long its headers may take, how long its body may stall, how many may be open.

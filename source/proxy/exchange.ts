@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import {sendError} from './api-error.js';
+import {sendError} from '../ollama/api-error.js';
 import {defaultDiscardLimits, discardRestOfBody, type DiscardLimits} from './discard-body.js';
 import type {Lane} from './lanes.js';
 import type {CompletedRequest} from './proxy-events.js';

@@ -1,7 +1,7 @@
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {isComingUp} from './start-wait.js';
 import {FailurePenalty, InstanceTrafficStats} from './traffic-stats.js';
-import {authorityOf, upstreamHost} from './upstream-request.js';
+import {authorityOf, upstreamHost} from '../ollama/instance-client.js';
 
 /** The proxy's view of one instance: where it is, what it is doing, how it has done. */
 export type Lane = {

@@ -1,9 +1,9 @@
 import type http from 'node:http';
-import {isRecord} from '../is-record.js';
+import {isRecord} from '../shared/is-record.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
-import {normalizeModelName} from './model-name.js';
-import type {LoadedModel} from './proxy-snapshot.js';
-import {upstreamHost, upstreamRequest} from './upstream-request.js';
+import {normalizeModelName} from '../ollama/model-name.js';
+import {parsePs, toLoadedModel, type LoadedModel} from '../ollama/ps.js';
+import {upstreamHost, upstreamRequest} from '../ollama/instance-client.js';
 
 type InstanceModels = {
 	host: string;
@@ -225,27 +225,6 @@ export class LoadedModels {
 			}
 		}
 	}
-}
-
-function parsePs(body: Buffer): unknown[] {
-	try {
-		const parsed: unknown = JSON.parse(body.toString('utf8'));
-		if (isRecord(parsed) && Array.isArray(parsed['models'])) {
-			return parsed['models'];
-		}
-	} catch {}
-
-	return [];
-}
-
-function toLoadedModel(entry: unknown): LoadedModel {
-	const fields = isRecord(entry) ? entry : {};
-	return {
-		name: String(fields['name'] ?? fields['model'] ?? ''),
-		sizeBytes: typeof fields['size'] === 'number' ? fields['size'] : 0,
-		sizeVramBytes: typeof fields['size_vram'] === 'number' ? fields['size_vram'] : 0,
-		expiresAt: typeof fields['expires_at'] === 'string' ? fields['expires_at'] : undefined,
-	};
 }
 
 function sameModels(a: LoadedModel[], b: LoadedModel[]): boolean {

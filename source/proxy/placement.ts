@@ -1,14 +1,14 @@
-import {FleetScheduler, type AttemptEnd, type SchedulingFacts} from '../scheduler/fleet-scheduler.js';
+import {FleetScheduler, type AttemptEnd, type SchedulingFacts} from './fleet-scheduler.js';
 import type {LearnedFigures} from '../scheduler/estimator.js';
 import {routeHeaderValue, type RouteReason} from '../scheduler/route-reason.js';
 import {CentralQueue, type AcquireOptions, type PickResult, type QueueTicket} from './central-queue.js';
 import type {Lane, Lanes} from './lanes.js';
 import {NoInstanceReadyError} from './lanes.js';
 import type {LoadedModels} from './loaded-models.js';
-import {normalizeModelName} from './model-name.js';
-import {instanceGpus} from '../gpu/instance-gpus.js';
-import {chooseColdLoad, type ColdLoadChoice} from '../models/cold-load.js';
-import {chooseInstance, type CandidateLoad, type RoutingStrategy} from './routing-policy.js';
+import {normalizeModelName} from '../ollama/model-name.js';
+import {instanceGpus} from '../supervisor/instance-gpus.js';
+import {chooseColdLoad, type ColdLoadChoice} from '../scheduler/cold-load.js';
+import {chooseInstance, type CandidateLoad, type RoutingStrategy} from '../scheduler/routing-policy.js';
 import {startWaitDecision} from './start-wait.js';
 
 /** `fastest`: the learned scheduler (source/scheduler); the others: the fixed policy in routing-policy.ts. */
@@ -147,7 +147,7 @@ export class Placement {
 		});
 	}
 
-	/** A cold load's instance by the memory estimate (source/models/cold-load.ts), among the policy's free choices. */
+	/** A cold load's instance by the memory estimate (source/scheduler/cold-load.ts), among the policy's free choices. */
 	#coldLoadTarget(model: string, lanes: readonly Lane[], candidates: readonly CandidateLoad[]): string | undefined {
 		const name = normalizeModelName(model);
 		const healthy = candidates.filter(candidate => !candidate.penalized);

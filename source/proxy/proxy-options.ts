@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type {DiscardLimits} from './discard-body.js';
 import type {InstanceSource} from './instance-source.js';
-import type {ColdLoadChoice} from '../models/cold-load.js';
+import type {ColdLoadChoice} from '../scheduler/cold-load.js';
 import type {ProxyStrategy} from './placement.js';
 
 export type OllamaProxyOptions = {
@@ -36,11 +36,11 @@ export type OllamaProxyOptions = {
 	 * It runs before the API key check, so it applies its own rules.
 	 */
 	intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
-	/** GPU memory a model needs before a cold load, in MiB (source/models: the memory estimate); default: the largest size_vram /api/ps showed. */
+	/** GPU memory a model needs before a cold load, in MiB (source/fleet/fleet-memory.ts: the memory estimate); default: the largest size_vram /api/ps showed. */
 	modelSizeMiB?: (model: string, numCtx?: number) => number | undefined;
 	/** Free GPU memory of an instance, summed over its GPUs, from the telemetry; default: its total minus what /api/ps lists. */
 	freeMemoryMiB?: (instanceId: string) => number | undefined;
-	/** Told where each cold load goes and why (see source/models/cold-load.ts). */
+	/** Told where each cold load goes and why (see source/scheduler/cold-load.ts). */
 	onColdLoad?: (model: string, choice: ColdLoadChoice, needMiB: number) => void;
 	/** When set, Ollama API requests need `Authorization: Bearer <apiKey>` (GET / stays open for health checks). */
 	apiKey?: string;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
-import {TypedEmitter} from '../typed-emitter.js';
+import {TypedEmitter} from '../shared/typed-emitter.js';
 import {defaultBodyIdleTimeoutMs, defaultHeadersTimeoutMs, defaultMaxConnections, limitConnections, serverOptionsFor, watchBodyArrival} from './connection-limits.js';
 import {RequestLedger, type Exchange} from './exchange.js';
 import type {InstanceSource} from './instance-source.js';

@@ -1,13 +1,5 @@
+import type {LoadedModel} from '../ollama/ps.js';
 import type {LearnedFigures} from '../scheduler/estimator.js';
-
-/** A model resident on one instance, as its /api/ps reports it. */
-export type LoadedModel = {
-	name: string;
-	sizeBytes: number;
-	sizeVramBytes: number;
-	/** ISO date from /api/ps `expires_at`. */
-	expiresAt: string | undefined;
-};
 
 export type InstanceTraffic = {
 	instanceId: string;

@@ -1,5 +1,5 @@
 import {StringDecoder} from 'node:string_decoder';
-import {isRecord} from '../is-record.js';
+import {isRecord} from '../shared/is-record.js';
 
 export type StreamFormat = 'ndjson' | 'sse' | 'json' | 'other';
 

@@ -1,5 +1,5 @@
-import {compareForColdLoad} from '../models/cold-load.js';
-import {normalizeModelName} from '../proxy/model-name.js';
+import {compareForColdLoad} from './cold-load.js';
+import {normalizeModelName} from '../ollama/model-name.js';
 import type {Plan, PlanInput, Placement, WaitingCounts, WaitingRequest} from './plan-types.js';
 import type {RouteReason} from './route-reason.js';
 import {SlotReservations} from './slot-reservations.js';
@@ -115,7 +115,7 @@ function cost(option: Option): number {
 /**
  * Least expected completion; ties go to a slot free now, then to the most free memory (a load there evicts the
  * least later), then to the instance listed first. Two cold loads within `nearlyEqual` of each other go where the
- * memory layer prefers (source/models/cold-load.ts: the tightest fit, so a big `--gpus 0+1` group stays free for
+ * memory layer prefers (source/scheduler/cold-load.ts: the tightest fit, so a big `--gpus 0+1` group stays free for
  * the models only it holds).
  */
 function chooseCheapest(options: readonly Option[], modelNeedMiB: number | undefined): Option {

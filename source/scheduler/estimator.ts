@@ -1,5 +1,5 @@
-import {normalizeModelName} from '../proxy/model-name.js';
-import type {CompletionMetrics} from './completion-metrics.js';
+import {normalizeModelName} from '../ollama/model-name.js';
+import type {CompletionMetrics} from '../ollama/completion-metrics.js';
 import {DecayedMean} from './decayed-stats.js';
 import {LoadTimes, type LoadPriors} from './load-times.js';
 import {OutputLengths} from './output-lengths.js';

@@ -1,5 +1,5 @@
-import {QueueAbortedError, QueueFullError} from '../proxy/central-queue.js';
-import {normalizeModelName} from '../proxy/model-name.js';
+import {QueueAbortedError, QueueFullError} from './queue-errors.js';
+import {normalizeModelName} from '../ollama/model-name.js';
 import {ClientRhythms} from './client-rhythms.js';
 import {planDispatch} from './dispatch-plan.js';
 import type {Estimator} from './estimator.js';

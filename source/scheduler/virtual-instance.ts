@@ -1,6 +1,6 @@
-import {spillSpeedFactor} from '../models/cpu-spill.js';
-import {normalizeModelName} from '../proxy/model-name.js';
-import {ollamaDefaultMaxLoadedModels} from '../supervisor/instance-plan.js';
+import {spillSpeedFactor} from '../ollama/cpu-spill.js';
+import {normalizeModelName} from '../ollama/model-name.js';
+import {ollamaDefaultMaxLoadedModels} from '../ollama/settings.js';
 import type {CostModel, InstanceView, RunningRequest} from './plan-types.js';
 
 type VirtualModel = {

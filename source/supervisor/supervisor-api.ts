@@ -1,4 +1,4 @@
-import type {TypedEmitter} from '../typed-emitter.js';
+import type {TypedEmitter} from '../shared/typed-emitter.js';
 import type {InstanceSnapshot, SupervisorEvents} from './instance-snapshot.js';
 
 /** The supervisor as the rest of the program sees it (the proxy, the controller, the dashboard). */

@@ -1,7 +1,8 @@
-import {instanceLogFile} from '../app/state-dir.js';
-import {TypedEmitter} from '../typed-emitter.js';
+import {instanceLogFile} from './state-dir.js';
+import {TypedEmitter} from '../shared/typed-emitter.js';
 import type {InstanceSnapshot, SupervisorEvents} from './instance-snapshot.js';
-import {instanceCapacity, type InstancePlan} from './instance-plan.js';
+import {instanceCapacity} from '../ollama/settings.js';
+import type {InstancePlan} from './instance-plan.js';
 import {ManagedInstance} from './managed-instance.js';
 import {defaultLogMaxBytes} from './rotating-log.js';
 import {ollamaServeEnvironment} from './ollama-command.js';

@@ -1,6 +1,6 @@
 import React, {useCallback, useEffect, useMemo, useRef, useState} from 'react';
 import {Box, Text, useInput, useStdin, type Key} from 'ink';
-import type {FleetActions} from '../app/fleet-actions.js';
+import type {FleetActions} from '../fleet/fleet-actions.js';
 import {ConfirmRestart} from './ConfirmRestart.js';
 import type {DashboardInstance, DashboardState} from './dashboard-state.js';
 import type {DashboardStore} from './dashboard-store.js';

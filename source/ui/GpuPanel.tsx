@@ -1,7 +1,7 @@
 import React, {memo, useMemo} from 'react';
 import {Box} from 'ink';
 import type {DashboardInstance} from './dashboard-state.js';
-import {normalizeModelName} from '../proxy/model-name.js';
+import {normalizeModelName} from '../ollama/model-name.js';
 import {bar} from './bar.js';
 import {formatCount, formatMemoryPair, formatMilliseconds, formatPercent, formatPower, formatRate, formatTemperature} from './format.js';
 import {gpuLabel, groupMemberText, lifecycleLine, modelLine, stateLabel, uptimeText} from './instance-text.js';

@@ -1,5 +1,5 @@
 import type {Gpu, GpuSample} from '../gpu/gpu.js';
-import {combineReadings, instanceGpus} from '../gpu/instance-gpus.js';
+import {combineReadings, instanceGpus} from '../supervisor/instance-gpus.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {InstanceTraffic, ProxySnapshot} from '../proxy/proxy-snapshot.js';
 

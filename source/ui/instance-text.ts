@@ -1,6 +1,6 @@
 import type {DashboardInstance} from './dashboard-state.js';
-import type {LoadedModel} from '../proxy/proxy-snapshot.js';
-import {isSpilled, gpuSharePercent} from '../models/cpu-spill.js';
+import type {LoadedModel} from '../ollama/ps.js';
+import {isSpilled, gpuSharePercent} from '../ollama/cpu-spill.js';
 import {formatBytes, formatDuration, formatExpiry, formatMemoryPair, formatPercent} from './format.js';
 import type {Line} from './segments.js';
 import {stateColour, type Colour} from './theme.js';

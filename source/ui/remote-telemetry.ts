@@ -1,4 +1,4 @@
-import {combineReadings} from '../gpu/instance-gpus.js';
+import {combineReadings} from '../supervisor/instance-gpus.js';
 import type {RemoteDetails} from '../upstream/remote-upstream.js';
 import type {GpuTelemetry} from './dashboard-state.js';
 

@@ -1,6 +1,6 @@
 import React from 'react';
 import {render} from 'ink';
-import type {FleetActions} from '../app/fleet-actions.js';
+import type {FleetActions} from '../fleet/fleet-actions.js';
 import {Dashboard} from './Dashboard.js';
 import type {DashboardStore} from './dashboard-store.js';
 

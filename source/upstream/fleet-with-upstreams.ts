@@ -1,6 +1,6 @@
 import type {InstanceSnapshot, SupervisorEvents} from '../supervisor/instance-snapshot.js';
 import type {SupervisorApi} from '../supervisor/supervisor-api.js';
-import {TypedEmitter} from '../typed-emitter.js';
+import {TypedEmitter} from '../shared/typed-emitter.js';
 import {RemoteUpstream, type RemoteDetails} from './remote-upstream.js';
 import type {UpstreamAddress} from './upstream-address.js';
 

@@ -1,8 +1,8 @@
 import http from 'node:http';
-import {isRecord} from '../is-record.js';
-import {upstreamRequest, type UpstreamReply} from '../proxy/upstream-request.js';
+import {isRecord} from '../shared/is-record.js';
+import {upstreamRequest, type UpstreamReply} from '../ollama/instance-client.js';
 import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
-import {TypedEmitter} from '../typed-emitter.js';
+import {TypedEmitter} from '../shared/typed-emitter.js';
 import type {UpstreamAddress} from './upstream-address.js';
 
 /** What can be known of a remote server: more when it is an ollama-multi peer that reports its own GPUs. */

@@ -1,4 +1,4 @@
-import {UsageError} from '../app/cli-flags.js';
+import {UsageError} from '../shared/usage-error.js';
 
 export type UpstreamAddress = {host: string; port: number; url: string};
 

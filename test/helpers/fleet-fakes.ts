@@ -1,7 +1,7 @@
 import type {ProxySnapshot} from '../../source/proxy/proxy-snapshot.js';
 import type {InstanceEvent, InstanceSnapshot, SupervisorEvents} from '../../source/supervisor/instance-snapshot.js';
 import type {SupervisorApi} from '../../source/supervisor/supervisor-api.js';
-import {TypedEmitter} from '../../source/typed-emitter.js';
+import {TypedEmitter} from '../../source/shared/typed-emitter.js';
 
 /** In-memory stand-ins for the supervisor and the proxy, for the controller, control API, metrics and reporter. */
 

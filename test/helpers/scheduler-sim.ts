@@ -4,8 +4,8 @@
  * at most maxLoadedModels stay resident (the least recently used idle one is evicted). No sockets, no timers:
  * deterministic, so tests can assert what the policy does, not how fast a machine is.
  */
-import {normalizeModelName} from '../../source/proxy/model-name.js';
-import {completionMetrics} from '../../source/scheduler/completion-metrics.js';
+import {normalizeModelName} from '../../source/ollama/model-name.js';
+import {completionMetrics} from '../../source/ollama/completion-metrics.js';
 import {Estimator} from '../../source/scheduler/estimator.js';
 import type {InstanceView, RunningRequest} from '../../source/scheduler/plan-types.js';
 import type {RouteReason} from '../../source/scheduler/route-reason.js';

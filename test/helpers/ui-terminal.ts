@@ -2,7 +2,7 @@
 import {EventEmitter} from 'node:events';
 import type {ReactElement} from 'react';
 import {render} from 'ink';
-import type {FleetActions} from '../../source/app/fleet-actions.js';
+import type {FleetActions} from '../../source/fleet/fleet-actions.js';
 import type {DashboardState} from '../../source/ui/dashboard-state.js';
 import type {DashboardStore} from '../../source/ui/dashboard-store.js';
 

@@ -1,11 +1,11 @@
-import type {FleetActions} from '../../app/fleet-actions.js';
-import {version} from '../../app/version.js';
+import type {FleetActions} from '../../fleet/fleet-actions.js';
+import {version} from '../../shared/version.js';
 import {createControlLayer} from '../../control/control-layer.js';
 import {GpuMonitor} from '../../gpu/gpu-monitor.js';
-import {FleetMemory} from '../../models/fleet-memory.js';
-import {Preloader} from '../../models/preload.js';
+import {FleetMemory} from '../../fleet/fleet-memory.js';
+import {Preloader} from '../../fleet/preload.js';
 import {OllamaProxy} from '../../proxy/proxy-server.js';
-import {instanceCapacity, maxLoadedModelsFrom} from '../../supervisor/instance-plan.js';
+import {instanceCapacity, maxLoadedModelsFrom} from '../../ollama/settings.js';
 import {Supervisor} from '../../supervisor/supervisor.js';
 import type {SupervisorApi} from '../../supervisor/supervisor-api.js';
 import {createRemoteUpstreams, FleetWithUpstreams} from '../../upstream/fleet-with-upstreams.js';

@@ -1,5 +1,5 @@
 import {mkdirSync} from 'node:fs';
-import {UsageError} from '../../app/cli-flags.js';
+import {UsageError} from '../../shared/usage-error.js';
 import {detectGpus, GpuSelectionError, selectGpuGroups} from '../../gpu/detect-gpus.js';
 import type {Gpu} from '../../gpu/gpu.js';
 import {planInstances, type InstancePlan} from '../../supervisor/instance-plan.js';

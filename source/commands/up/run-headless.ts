@@ -1,5 +1,5 @@
-import type {LogFormat, Strategy} from '../../app/cli-flags.js';
-import {startHeadlessReporter} from '../../app/headless-reporter.js';
+import type {LogFormat, Strategy} from '../cli-flags.js';
+import {startHeadlessReporter} from './headless-reporter.js';
 import type {Fleet} from './compose-fleet.js';
 import type {Preflight} from './preflight.js';
 import {stopOnSignals, stopPlanFor, type StopPlan} from './stop-on-signals.js';

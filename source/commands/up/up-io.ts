@@ -1,5 +1,5 @@
-import type {LogFormat} from '../../app/cli-flags.js';
-import {formatMessageLine, type LogLevel} from '../../app/headless-reporter.js';
+import type {LogFormat} from '../cli-flags.js';
+import {formatMessageLine, type LogLevel} from './headless-reporter.js';
 
 /** Where `up` writes its lines; tests capture them. */
 export type UpIo = {

@@ -1,9 +1,9 @@
 import {
 	defaultMaxQueue, defaultPort, logFormats, parseChoice, parseCount, parseHost, parsePort, strategies, stringFlag,
 	type LogFormat, type Strategy,
-} from '../../app/cli-flags.js';
-import {resolveStateDir} from '../../app/state-dir.js';
-import {parsePreloadSpec, type PreloadEntry} from '../../models/preload.js';
+} from '../cli-flags.js';
+import {resolveStateDir} from '../../supervisor/state-dir.js';
+import {parsePreloadSpec, type PreloadEntry} from '../../fleet/preload.js';
 import {defaultStartWaitMs} from '../../proxy/start-wait.js';
 import type {SupervisorTimings} from '../../supervisor/supervisor-timings.js';
 import {defaultStopTimeoutMs} from './stop-on-signals.js';

@@ -1,7 +1,7 @@
 import {createHash, timingSafeEqual} from 'node:crypto';
 import type http from 'node:http';
-import {isAllowedHostHeader, isLoopbackHost} from '../allowed-host.js';
-import {sendError} from '../api-error.js';
+import {isAllowedHostHeader, isLoopbackHost} from '../../ollama/allowed-host.js';
+import {sendError} from '../../ollama/api-error.js';
 import type {ClassifiedRoute} from './classify.js';
 
 export type AdmissionOptions = {

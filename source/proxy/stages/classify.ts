@@ -1,6 +1,6 @@
-import {errorDialectOf, type ErrorDialect} from '../api-error.js';
-import {MalformedPathError, decodeRequestPath} from '../decode-path.js';
-import {isGenerationRoute, normalizeRoute, pathOf, routeKind, tidyPath, type RouteKind} from '../proxy-routes.js';
+import {errorDialectOf, type ErrorDialect} from '../../ollama/api-error.js';
+import {MalformedPathError, decodeRequestPath} from '../../ollama/decode-path.js';
+import {isGenerationRoute, normalizeRoute, pathOf, routeKind, tidyPath, type RouteKind} from '../../ollama/routes.js';
 
 /** What the proxy needs to know of a request before reading its body. */
 export type ClassifiedRoute = {

@@ -1,9 +1,9 @@
 import type http from 'node:http';
-import {isRecord} from '../../is-record.js';
+import {isRecord} from '../../shared/is-record.js';
 import type {Exchange} from '../exchange.js';
 import type {Lanes} from '../lanes.js';
 import type {LoadedModels} from '../loaded-models.js';
-import {upstreamHost, upstreamRequest, type UpstreamReply} from '../upstream-request.js';
+import {upstreamHost, upstreamRequest, type UpstreamReply} from '../../ollama/instance-client.js';
 
 export type FleetWideOptions = {
 	lanes: Lanes;

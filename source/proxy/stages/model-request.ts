@@ -1,6 +1,6 @@
-import {QueueAbortedError, QueueFullError} from '../central-queue.js';
-import {clientOf} from '../../scheduler/client-identity.js';
-import {requestWork} from '../../scheduler/request-work.js';
+import {QueueAbortedError, QueueFullError} from '../../scheduler/queue-errors.js';
+import {clientOf} from '../client-identity.js';
+import {requestWork} from '../request-work.js';
 import type {Exchange} from '../exchange.js';
 import type {Lanes} from '../lanes.js';
 import type {Placement} from '../placement.js';

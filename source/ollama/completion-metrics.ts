@@ -1,4 +1,4 @@
-import {isRecord} from '../is-record.js';
+import {isRecord} from '../shared/is-record.js';
 
 /** What one finished generation says about the instance that ran it. Durations in ms. */
 export type CompletionMetrics = {

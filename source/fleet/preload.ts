@@ -1,10 +1,10 @@
-import {UsageError} from '../app/cli-flags.js';
-import {instanceFreeMiB, instanceGpus} from '../gpu/instance-gpus.js';
+import {UsageError} from '../shared/usage-error.js';
+import {instanceFreeMiB, instanceGpus} from '../supervisor/instance-gpus.js';
 import type {GpuSample} from '../gpu/gpu.js';
-import {normalizeModelName} from '../proxy/model-name.js';
-import {upstreamHost, upstreamRequest} from '../proxy/upstream-request.js';
+import {normalizeModelName} from '../ollama/model-name.js';
+import {upstreamHost, upstreamRequest} from '../ollama/instance-client.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
-import {TypedEmitter} from '../typed-emitter.js';
+import {TypedEmitter} from '../shared/typed-emitter.js';
 
 /** One `--preload` entry: a model, on every instance or on `count` of them. */
 export type PreloadEntry = {model: string; count: number | undefined};

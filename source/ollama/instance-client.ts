@@ -1,13 +1,15 @@
 import http from 'node:http';
-import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
+
+/** Where an Ollama server listens; no host means loopback (the instances ollama-multi starts bind nothing else). */
+export type InstanceAddress = {host?: string; port: number};
 
 /** Where an instance listens: its own host for a remote upstream, else loopback. */
-export function upstreamHost(snapshot: Pick<InstanceSnapshot, 'host'>): string {
+export function upstreamHost(snapshot: Pick<InstanceAddress, 'host'>): string {
 	return snapshot.host ?? '127.0.0.1';
 }
 
 /** `host:port` as a Host header names it (IPv6 in brackets). */
-export function authorityOf(snapshot: Pick<InstanceSnapshot, 'host' | 'port'>): string {
+export function authorityOf(snapshot: InstanceAddress): string {
 	const host = upstreamHost(snapshot);
 	return `${host.includes(':') ? `[${host}]` : host}:${snapshot.port}`;
 }

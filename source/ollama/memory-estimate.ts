@@ -1,4 +1,4 @@
-import {isRecord} from '../is-record.js';
+import {isRecord} from '../shared/is-record.js';
 
 /**
  * What a model needs on GPU before a cold load, as Ollama 0.12 estimates it for its llama.cpp runner

@@ -1,7 +1,7 @@
-import type {GpuSample} from '../gpu/gpu.js';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
-import type {InstanceEvent, InstanceSnapshot} from '../supervisor/instance-snapshot.js';
-import type {SupervisorApi} from '../supervisor/supervisor-api.js';
+import type {GpuSample} from '../../gpu/gpu.js';
+import type {ProxySnapshot} from '../../proxy/proxy-snapshot.js';
+import type {InstanceEvent, InstanceSnapshot} from '../../supervisor/instance-snapshot.js';
+import type {SupervisorApi} from '../../supervisor/supervisor-api.js';
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'info' | 'warn' | 'error';

@@ -1,4 +1,4 @@
-import {normalizeModelName} from './model-name.js';
+import {normalizeModelName} from '../ollama/model-name.js';
 
 export type RoutingStrategy = 'least-busy' | 'round-robin';
 

@@ -1,6 +1,6 @@
 import http from 'node:http';
-import {controlPrefix} from './control-routes.js';
-import type {InstanceStatus, StatusReport} from './control-status.js';
+import {controlPrefix} from '../control/control-routes.js';
+import type {InstanceStatus, StatusReport} from '../control/control-status.js';
 
 export type ControlTarget = {
 	/** Where `up` listens; 0.0.0.0 and :: are reached through loopback. */

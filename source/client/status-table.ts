@@ -1,4 +1,4 @@
-import type {InstanceStatus, StatusReport} from './control-status.js';
+import type {InstanceStatus, StatusReport} from '../control/control-status.js';
 
 /** `ollama-multi status` as a person reads it: a header, one row per instance, then notes. */
 export function formatStatusReport(report: StatusReport): string {

@@ -1,12 +1,14 @@
 import type {GpuSample} from '../gpu/gpu.js';
-import {instanceFreeMiB, instanceGpus} from '../gpu/instance-gpus.js';
-import {isRecord} from '../is-record.js';
+import {instanceFreeMiB, instanceGpus} from '../supervisor/instance-gpus.js';
+import {isRecord} from '../shared/is-record.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
-import {upstreamHost, upstreamRequest} from '../proxy/upstream-request.js';
+import {upstreamHost, upstreamRequest} from '../ollama/instance-client.js';
 import type {InstanceGpu, InstanceSnapshot} from '../supervisor/instance-snapshot.js';
-import type {ColdLoadChoice} from './cold-load.js';
-import {describeSpill, gpuSharePercent, isSpilled, suggestGpuGroup} from './cpu-spill.js';
-import {catalogSettingsFromEnv, ModelCatalog} from './model-catalog.js';
+import type {ColdLoadChoice} from '../scheduler/cold-load.js';
+import {suggestGpuGroup} from '../gpu/suggest-group.js';
+import {gpuSharePercent, isSpilled} from '../ollama/cpu-spill.js';
+import {describeSpill} from './cpu-spill.js';
+import {catalogSettingsFromEnv, ModelCatalog} from '../ollama/model-catalog.js';
 
 export type FleetMemoryOptions = {
 	instances: () => InstanceSnapshot[];

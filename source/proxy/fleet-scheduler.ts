@@ -1,13 +1,13 @@
-import type {Lane, Lanes} from '../proxy/lanes.js';
-import {NoInstanceReadyError} from '../proxy/lanes.js';
-import type {LoadedModels} from '../proxy/loaded-models.js';
-import {instanceGpus} from '../gpu/instance-gpus.js';
-import {normalizeModelName} from '../proxy/model-name.js';
-import {startWaitDecision} from '../proxy/start-wait.js';
-import {completionMetrics} from './completion-metrics.js';
-import {Estimator, type LearnedFigures} from './estimator.js';
-import type {InstanceView, ResidentModel, RunningRequest} from './plan-types.js';
-import {ScheduledQueue, type Granted, type ScheduledRequest} from './scheduled-queue.js';
+import type {Lane, Lanes} from './lanes.js';
+import {NoInstanceReadyError} from './lanes.js';
+import type {LoadedModels} from './loaded-models.js';
+import {instanceGpus} from '../supervisor/instance-gpus.js';
+import {normalizeModelName} from '../ollama/model-name.js';
+import {startWaitDecision} from './start-wait.js';
+import {completionMetrics} from '../ollama/completion-metrics.js';
+import {Estimator, type LearnedFigures} from '../scheduler/estimator.js';
+import type {InstanceView, ResidentModel, RunningRequest} from '../scheduler/plan-types.js';
+import {ScheduledQueue, type Granted, type ScheduledRequest} from '../scheduler/scheduled-queue.js';
 
 /** What the proxy knows of a request before it runs. */
 export type SchedulingFacts = {model: string | undefined; clientId: string; weight: number; limit: number | undefined; promptTokens: number | undefined; numCtx?: number};

@@ -1,6 +1,6 @@
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {SupervisorApi} from '../supervisor/supervisor-api.js';
-import {TypedEmitter} from '../typed-emitter.js';
+import {TypedEmitter} from '../shared/typed-emitter.js';
 import type {FleetActions} from './fleet-actions.js';
 
 /** What the controller needs of the supervisor. */

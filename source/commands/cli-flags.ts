@@ -1,8 +1,6 @@
 /** Turns the raw strings meow hands over into checked values, with errors that name the flag and say what fits. */
 
-export class UsageError extends Error {
-	override name = 'UsageError';
-}
+import {UsageError} from '../shared/usage-error.js';
 
 export const strategies = ['fastest', 'least-busy', 'round-robin'] as const;
 export type Strategy = typeof strategies[number];

@@ -1,4 +1,4 @@
-import {isRecord} from '../is-record.js';
+import {isRecord} from '../shared/is-record.js';
 
 /** What a request body says about the work it asks for. */
 export type RequestWork = {

@@ -1,5 +1,5 @@
-import {isRecord} from '../is-record.js';
-import {normalizeModelName} from '../proxy/model-name.js';
+import {isRecord} from '../shared/is-record.js';
+import {normalizeModelName} from './model-name.js';
 import {
 	bytesToMiB, DEFAULT_CONTEXT_LENGTH, estimateModelMemory, modelShapeFromShow, tensorsFromShow,
 	type ModelShape, type TensorInfo,

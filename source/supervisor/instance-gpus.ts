@@ -1,5 +1,5 @@
-import type {InstanceGpu, InstanceSnapshot} from '../supervisor/instance-snapshot.js';
-import type {GpuSample} from './gpu.js';
+import type {InstanceGpu, InstanceSnapshot} from './instance-snapshot.js';
+import type {GpuSample} from '../gpu/gpu.js';
 
 /** The live figures of one GPU, or of an instance's GPUs taken together. */
 export type GpuReading = Pick<GpuSample, 'memoryUsedMiB' | 'memoryTotalMiB' | 'utilizationPercent' | 'temperatureC' | 'powerDrawW' | 'powerLimitW'>;

@@ -1,0 +1,33 @@
+import {isRecord} from '../shared/is-record.js';
+
+/** A model resident on one instance, as its /api/ps reports it. */
+export type LoadedModel = {
+	name: string;
+	sizeBytes: number;
+	sizeVramBytes: number;
+	/** ISO date from /api/ps `expires_at`. */
+	expiresAt: string | undefined;
+};
+
+/** The `models` array of an /api/ps answer (empty for anything else). */
+export function parsePs(body: Buffer): unknown[] {
+	try {
+		const parsed: unknown = JSON.parse(body.toString('utf8'));
+		if (isRecord(parsed) && Array.isArray(parsed['models'])) {
+			return parsed['models'];
+		}
+	} catch {}
+
+	return [];
+}
+
+/** One /api/ps entry as the proxy keeps it. */
+export function toLoadedModel(entry: unknown): LoadedModel {
+	const fields = isRecord(entry) ? entry : {};
+	return {
+		name: String(fields['name'] ?? fields['model'] ?? ''),
+		sizeBytes: typeof fields['size'] === 'number' ? fields['size'] : 0,
+		sizeVramBytes: typeof fields['size_vram'] === 'number' ? fields['size_vram'] : 0,
+		expiresAt: typeof fields['expires_at'] === 'string' ? fields['expires_at'] : undefined,
+	};
+}
