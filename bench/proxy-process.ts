@@ -5,7 +5,7 @@
  * exits on SIGTERM or when its parent goes away (stdin ends).
  */
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
-import type {RoutingStrategy} from '../source/scheduler/routing-policy.js';
+import type {Strategy} from '../source/scheduler/planners/planner-for.js';
 import {instanceSnapshot} from '../test/proxy-test-kit.js';
 import {staticInstances} from './static-instances.js';
 
@@ -47,7 +47,7 @@ const proxy = new OllamaProxy({
 		),
 	),
 	port: 0,
-	...(config.strategy === undefined ? {} : {strategy: config.strategy as RoutingStrategy}),
+	...(config.strategy === undefined ? {} : {strategy: config.strategy as Strategy}),
 	...(config.maxLoadedModels === undefined ? {} : {maxLoadedModels: config.maxLoadedModels}),
 });
 const {port} = await proxy.listen();

@@ -2,7 +2,7 @@
  * The routing scenarios: for each, a fresh cold fleet per policy (every --strategy the CLI offers, then nginx
  * least_conn), the same seeded requests, and the lower bound; tables and the issue's goals checked.
  */
-import {strategies} from '../source/commands/cli-flags.js';
+import {strategies} from '../source/scheduler/planners/planner-for.js';
 import {fleetGpuUuid, startBenchFleet, type BenchFleet} from './bench-fleet.js';
 import {drive, type RequestResult} from './drive.js';
 import type {Front} from './front.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
-import {MalformedJsonError, multipartField, requestFacts} from '../source/proxy/request-model.js';
+import {MalformedJsonError, bodyFacts as requestFacts, multipartField} from '../source/proxy/request-model.js';
 import {normalizeModelName} from '../source/ollama/model-name.js';
 import {normalizeRoute, pathOf, routeKind} from '../source/ollama/routes.js';
 import {errorBody} from '../source/ollama/api-error.js';

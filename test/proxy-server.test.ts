@@ -6,86 +6,11 @@ import {OllamaProxy, type OllamaProxyOptions} from '../source/proxy/proxy-server
 import type {CompletedRequest} from '../source/proxy/proxy-events.js';
 import type {SupervisorApi} from '../source/supervisor/supervisor-api.js';
 import type {InstanceSource} from '../source/proxy/instance-source.js';
+import {ScriptedOllama} from './helpers/scripted-ollama.js';
 import {MemoryInstanceSource, delay, eventually, instanceSnapshot, request} from './proxy-test-kit.js';
 
 // The supervisor must satisfy what the proxy reads.
 const _supervisorIsASource = (supervisor: SupervisorApi): InstanceSource => supervisor;
-
-type Held = {path: string; body: string; res: http.ServerResponse; closed: boolean};
-
-/** A scripted Ollama: answers /api/ps from `models`, holds generation requests until the test releases them. */
-class ScriptedOllama {
-	readonly server: http.Server;
-	readonly held: Held[] = [];
-	readonly seen: Array<{method: string; path: string; body: string; host: string | undefined}> = [];
-	models: string[] = [];
-	/** Answer inference with this status at once instead of holding. */
-	failWith: number | undefined;
-	port = 0;
-
-	constructor() {
-		this.server = http.createServer((req, res) => {
-			const chunks: Buffer[] = [];
-			req.on('data', (chunk: Buffer) => chunks.push(chunk));
-			req.on('end', () => {
-				const body = Buffer.concat(chunks).toString('utf8');
-				const path = req.url ?? '/';
-				if (path === '/api/ps') {
-					const models = this.models.map(name => ({name, model: name, size: 1000, size_vram: 1000, expires_at: '2030-01-01T00:00:00Z'}));
-					res.writeHead(200, {'Content-Type': 'application/json; charset=utf-8'});
-					res.end(JSON.stringify({models}));
-					return;
-				}
-
-				this.seen.push({method: req.method ?? '', path, body, host: req.headers.host});
-				if (this.failWith !== undefined && path !== '/api/tags') {
-					res.writeHead(this.failWith, {'Content-Type': 'application/json; charset=utf-8'});
-					res.end(JSON.stringify({error: 'server busy, please try again.  maximum pending requests exceeded'}));
-					return;
-				}
-
-				if (path === '/api/tags' || path === '/api/version' || (path === '/api/generate' && body.includes('"keep_alive":0'))) {
-					res.writeHead(200, {'Content-Type': 'application/json; charset=utf-8'});
-					res.end(JSON.stringify({port: this.port, path}));
-					return;
-				}
-
-				if (path === '/api/delete') {
-					res.writeHead(200);
-					res.end();
-					return;
-				}
-
-				const held: Held = {path, body, res, closed: false};
-				res.on('close', () => {
-					held.closed = true;
-				});
-				this.held.push(held);
-				res.writeHead(200, {'Content-Type': 'application/x-ndjson'});
-				res.flushHeaders();
-			});
-		});
-	}
-
-	async start(): Promise<this> {
-		await new Promise<void>(resolve => this.server.listen(0, '127.0.0.1', resolve));
-		this.port = (this.server.address() as net.AddressInfo).port;
-		return this;
-	}
-
-	/** Finishes the oldest held request with a token and a final chunk. */
-	finishOne(): void {
-		const held = this.held.shift();
-		assert.ok(held, 'a request is held');
-		held.res.write('{"response":"a","done":false}\n');
-		held.res.end('{"response":"","done":true,"prompt_eval_count":2,"eval_count":1,"eval_duration":1000}\n');
-	}
-
-	async close(): Promise<void> {
-		this.server.closeAllConnections();
-		await new Promise<void>(resolve => this.server.close(() => resolve()));
-	}
-}
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -173,7 +98,7 @@ describe('queueing', () => {
 	});
 
 	test('each queued request counts as queued on one instance only: the panels add up to the queue', async () => {
-		// least-busy counts a queued request where its model is loaded; fastest counts it where it is planned.
+		// Counted where it is due: least-busy, where its model is loaded, the least loaded of those; else the least loaded.
 		const {upstreams, proxy, port} = await setup(2, {strategy: 'least-busy'});
 		for (const upstream of upstreams) {
 			upstream.models = ['m'];
@@ -184,7 +109,7 @@ describe('queueing', () => {
 		const coldModel = start(port, '/api/generate', {model: 'loaded-nowhere', prompt: '6'});
 		await eventually(() => proxy.snapshot().queueLength === 4, 'two served, four queued');
 		const queuedFor = proxy.snapshot().instances.map(instance => instance.queuedFor);
-		assert.deepEqual(queuedFor, [2, 1], 'three queued for m, shared between the two instances that have it; the other model is loaded nowhere');
+		assert.deepEqual(queuedFor, [2, 2], 'three queued for m, shared between the two instances that have it; the model loaded nowhere on the less loaded');
 
 		for (const request of [...pending, coldModel]) {
 			request.request.destroy();

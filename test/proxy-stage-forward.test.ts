@@ -5,6 +5,7 @@ import {RequestLedger} from '../source/proxy/exchange.js';
 import {Lanes} from '../source/proxy/lanes.js';
 import {LoadedModels} from '../source/proxy/loaded-models.js';
 import {Placement} from '../source/proxy/placement.js';
+import {SlotLedger} from '../source/scheduler/slot-ledger.js';
 import type {CompletedRequest} from '../source/proxy/proxy-events.js';
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
 import {RollingCounter} from '../source/proxy/rolling-counter.js';
@@ -53,9 +54,10 @@ async function deadPort(): Promise<number> {
 /** A front whose stages are the ones under test: any-instance placement, the forwarder and the relay. */
 async function front(instances: InstanceSnapshot[], options: {stripAuthorization?: boolean} = {}) {
 	const agent = new http.Agent({keepAlive: true});
-	const lanes = new Lanes({penaltyMs: 60_000, onPenaltyOver() {}});
-	const loaded = new LoadedModels({pollIntervalMs: 60_000, agent, onChange() {}});
-	const placement = new Placement({lanes, loaded, strategy: 'least-busy', maxQueue: 10, affinityWaitMs: 0, spillWhereItFits: true, onChange() {}});
+	const slots = new SlotLedger();
+	const lanes = new Lanes({penaltyMs: 60_000, onPenaltyOver() {}, inFlight: id => slots.inFlight(id)});
+	const loaded = new LoadedModels({pollIntervalMs: 60_000, agent, onChange() {}, ledger: slots});
+	const placement = new Placement({lanes, loaded, ledger: slots, strategy: 'least-busy', maxQueue: 10, affinityWaitMs: 0, spillWhereItFits: true, onChange() {}});
 	const records: CompletedRequest[] = [];
 	const send = (exchange: Parameters<Forwarder['dispatch']>[0]) => {
 		const lane = placement.pickAny(exchange.tried);

@@ -3,8 +3,8 @@ import {describe, test} from 'node:test';
 import {Lanes} from '../source/proxy/lanes.js';
 import {eventually, instanceSnapshot} from './proxy-test-kit.js';
 
-function lanesOf(onPenaltyOver = () => {}) {
-	return new Lanes({penaltyMs: 20, onPenaltyOver});
+function lanesOf(onPenaltyOver = () => {}, inFlight = new Map<string, number>()) {
+	return new Lanes({penaltyMs: 20, onPenaltyOver, inFlight: id => inFlight.get(id) ?? 0});
 }
 
 describe('lanes: one per instance, in step with the supervisor', () => {
@@ -29,14 +29,15 @@ describe('lanes: one per instance, in step with the supervisor', () => {
 	});
 
 	test('an instance that went away stays while it still has requests in flight, keeping its counts', () => {
-		const lanes = lanesOf();
+		const inFlight = new Map<string, number>();
+		const lanes = lanesOf(() => {}, inFlight);
 		lanes.sync([instanceSnapshot('gpu0', 1), instanceSnapshot('gpu1', 2)]);
 		const busy = lanes.get('gpu1')!;
-		busy.inFlight = 1;
+		inFlight.set('gpu1', 1);
 		busy.stats.recordCompletion('completed', Date.now());
 		lanes.sync([instanceSnapshot('gpu0', 1)]);
 		assert.equal(lanes.get('gpu1'), busy);
-		busy.inFlight = 0;
+		inFlight.set('gpu1', 0);
 		lanes.sync([instanceSnapshot('gpu0', 1)]);
 		assert.equal(lanes.get('gpu1'), undefined);
 		assert.deepEqual(lanes.ordered().map(lane => lane.id), ['gpu0']);
@@ -59,16 +60,25 @@ describe('lanes: one per instance, in step with the supervisor', () => {
 		lanes.close();
 	});
 
-	test('rotation: the cursor moves past the lane last chosen and wraps round', () => {
+	test('rotation: the cursor moves past the lane last chosen', () => {
 		const lanes = lanesOf();
 		lanes.sync([instanceSnapshot('gpu0', 1), instanceSnapshot('gpu1', 2), instanceSnapshot('gpu2', 3)]);
-		const all = lanes.ordered();
-		assert.equal(lanes.cursorIn(all), 0);
+		assert.equal(lanes.rotation, 0);
 		lanes.advancePast(lanes.get('gpu1')!);
-		assert.equal(lanes.cursorIn(all), 2);
-		assert.equal(lanes.cursorIn([all[0]!, all[1]!]), 0, 'nothing at or after the cursor: back to the start');
+		assert.equal(lanes.rotation, 2);
 		lanes.advancePast(lanes.get('gpu2')!);
-		assert.equal(lanes.cursorIn(all), 0);
+		assert.equal(lanes.rotation, 3);
+	});
+
+	test('an instance\'s GPU memory, a group\'s summed; unknown when a GPU does not say; Ollama\'s 3 models per GPU', () => {
+		const lanes = lanesOf();
+		const gpu = (index: number, memoryTotalMiB: number | null) => ({index, uuid: `GPU-${index}`, name: 'GPU', memoryTotalMiB});
+		lanes.sync([
+			instanceSnapshot('gpu0+1', 1, {gpu: gpu(0, 24_000), gpus: [gpu(0, 24_000), gpu(1, 16_000)]}),
+			instanceSnapshot('gpu2', 2, {gpu: gpu(2, null)}),
+			instanceSnapshot('cpu0', 3, {gpu: null}),
+		]);
+		assert.deepEqual(lanes.ordered().map(lane => [lane.totalMemoryMiB, lane.defaultMaxLoadedModels]), [[40_000, 6], [undefined, 3], [undefined, 3]]);
 	});
 
 	test('the upstream address: loopback unless the instance names its host', () => {

@@ -30,7 +30,7 @@ type Upstream = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 async function relayThrough(upstream: Upstream) {
 	const instance = await startServer(upstream);
 	servers.push(instance);
-	const lanes = new Lanes({penaltyMs: 1000, onPenaltyOver() {}});
+	const lanes = new Lanes({penaltyMs: 1000, onPenaltyOver() {}, inFlight: () => 0});
 	lanes.sync([instanceSnapshot('gpu0', instance.port)]);
 	const records: CompletedRequest[] = [];
 	const settled: Array<{outcome: Outcome; countsAgainst: boolean}> = [];
@@ -45,7 +45,7 @@ async function relayThrough(upstream: Upstream) {
 	const front = await startServer((req, res) => {
 		const exchange = ledger.open(req, res, classify(req.url, req.method));
 		const lane = lanes.get('gpu0')!;
-		const attempt: Attempt = {lane, dispatchedAt: Date.now(), proxyReq: undefined, proxyRes: undefined, responded: true, settled: false};
+		const attempt: Attempt = {lane, slot: undefined, dispatchedAt: Date.now(), proxyReq: undefined, proxyRes: undefined, responded: true, settled: false};
 		exchange.current = attempt;
 		req.resume();
 		http.request({port: instance.port, method: req.method, path: req.url, agent: false}, proxyRes => {

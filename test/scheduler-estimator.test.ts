@@ -4,6 +4,7 @@ import path from 'node:path';
 import {describe, test} from 'node:test';
 import {fileURLToPath} from 'node:url';
 import {completionMetrics} from '../source/ollama/completion-metrics.js';
+import {normalizeModelName} from '../source/ollama/model-name.js';
 import {Estimator, defaultPriors, type CompletionSample} from '../source/scheduler/estimator.js';
 import {parseHttprr} from './proxy-test-kit.js';
 
@@ -107,7 +108,8 @@ describe('resident sizes from /api/ps', () => {
 		const estimator = new Estimator();
 		estimator.recordResident('gpu1', models.map(model => ({name: model.name, sizeBytes: model.size})));
 		close(estimator.sizeMiB('llama3:8b')!, 6175090688 / 2 ** 20);
-		assert.equal(estimator.sizeMiB('LLAMA3:8B', 'gpu1'), estimator.sizeMiB('llama3:8b'));
+		// Names reach the estimator normalised (at the proxy's intake and /api/ps polls).
+		assert.equal(estimator.sizeMiB(normalizeModelName('LLAMA3:8B'), 'gpu1'), estimator.sizeMiB('llama3:8b'));
 		assert.equal(estimator.sizeMiB('llama3:70b'), undefined);
 	});
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import {planDispatch} from '../source/scheduler/dispatch-plan.js';
+import {planFastest as planDispatch} from '../source/scheduler/planners/fastest.js';
 import type {CostModel, InstanceView, WaitingRequest} from '../source/scheduler/plan-types.js';
-import {requestWork} from '../source/proxy/request-work.js';
+import {bodyFacts} from '../source/proxy/request-model.js';
 
 /** The learned scheduler with the memory estimate: cold loads by fit, a model that fits nowhere runs slower. */
 
@@ -41,7 +41,7 @@ describe('learned scheduler and GPU memory', () => {
 	});
 
 	test('a request\'s num_ctx reaches the memory estimate (its KV cache grows with it)', () => {
-		assert.equal(requestWork(Buffer.from(JSON.stringify({model: 'm', prompt: 'hi', options: {num_ctx: 32_768}}))).numCtx, 32_768);
-		assert.equal(requestWork(Buffer.from(JSON.stringify({model: 'm', prompt: 'hi'}))).numCtx, undefined);
+		assert.equal(bodyFacts('/api/generate', 'application/json', Buffer.from(JSON.stringify({model: 'm', prompt: 'hi', options: {num_ctx: 32_768}}))).numCtx, 32_768);
+		assert.equal(bodyFacts('/api/generate', 'application/json', Buffer.from(JSON.stringify({model: 'm', prompt: 'hi'}))).numCtx, undefined);
 	});
 });

@@ -2,8 +2,6 @@
 
 import {UsageError} from '../shared/usage-error.js';
 
-export const strategies = ['fastest', 'least-busy', 'round-robin'] as const;
-export type Strategy = typeof strategies[number];
 export const logFormats = ['text', 'json'] as const;
 export type LogFormat = typeof logFormats[number];
 

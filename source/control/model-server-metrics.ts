@@ -3,9 +3,9 @@ import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 
 /**
- * The Gateway API Inference Extension's model server protocol (its proposal 003): what its endpoint picker reads to
+ * The model server protocol of the inference gateway (GIE proposal 003), which llm-d-router's picker reads to
  * choose a pod. Names follow this project's convention; the picker is pointed at them by the engine config in
- * deploy/kubernetes/endpoint-picker-config.yaml (readme, "Many boxes").
+ * deploy/kubernetes/gateway/endpoint-picker.yaml (readme, "Many boxes").
  */
 export const modelServerMetricNames = {
 	queued: 'ollama_multi_num_requests_waiting',

@@ -1,15 +1,21 @@
 import type http from 'node:http';
 import {sendError} from '../ollama/api-error.js';
+import {normalizeModelName} from '../ollama/model-name.js';
+import type {Progress, RequestFacts} from '../scheduler/request-facts.js';
+import type {Slot} from '../scheduler/slot-ledger.js';
+import {clientOf} from './client-identity.js';
 import {defaultDiscardLimits, discardRestOfBody, type DiscardLimits} from './discard-body.js';
 import type {Lane} from './lanes.js';
 import type {CompletedRequest} from './proxy-events.js';
-import {BodyTooLargeError, MalformedJsonError, readBody, requestFacts} from './request-model.js';
+import {BodyTooLargeError, MalformedJsonError, bodyFacts, readBody} from './request-model.js';
 import {RollingCounter} from './rolling-counter.js';
 import type {ClassifiedRoute} from './stages/classify.js';
 
 /** One try of a request on one instance. */
 export type Attempt = {
 	readonly lane: Lane;
+	/** The slot it holds there (requests that take one). */
+	readonly slot: Slot | undefined;
 	readonly dispatchedAt: number;
 	proxyReq: http.ClientRequest | undefined;
 	proxyRes: http.IncomingMessage | undefined;
@@ -73,9 +79,10 @@ export class RequestLedger {
 }
 
 const emptyBody = Buffer.alloc(0);
+const noFacts: RequestFacts = {model: undefined, clientId: '', weight: 1, limit: undefined, promptTokens: undefined, numCtx: undefined};
 
-/** One client request and everything learnt about it on its way through the proxy. */
-export class Exchange {
+/** One client request and everything learnt about it on its way through the proxy; its progress, once it runs. */
+export class Exchange implements Progress {
 	readonly path: string;
 	readonly method: string;
 	readonly route: ClassifiedRoute;
@@ -83,7 +90,10 @@ export class Exchange {
 	/** Instances it was sent to and that failed it. */
 	readonly tried = new Set<string>();
 	body: Buffer | undefined = undefined;
+	/** The model as the request wrote it (normalised in `facts`). */
 	model: string | undefined = undefined;
+	/** What placement knows of it, read once from its headers and body (readFacts). */
+	facts: RequestFacts = noFacts;
 	unloadsAfter = false;
 	unloadOnly = false;
 	attempts = 0;
@@ -114,6 +124,14 @@ export class Exchange {
 		this.route = route;
 		this.path = route.path;
 		this.method = route.method;
+	}
+
+	get producedTokens(): number {
+		return this.streamedTokens;
+	}
+
+	get firstTokenAt(): number | undefined {
+		return this.firstByteAt;
 	}
 
 	/** Aborts when the client goes away. */
@@ -162,13 +180,21 @@ export class Exchange {
 		}
 	}
 
-	/** Reads the model and keep_alive from the body; answers 400 itself for malformed JSON. */
+	/** Reads the model, keep_alive and the work asked for from the body, and who sent it; answers 400 itself for malformed JSON. */
 	readFacts(): boolean {
 		try {
-			const facts = requestFacts(this.path, this.req.headers['content-type'], this.body!);
-			this.model = facts.model;
-			this.unloadsAfter = facts.unloadsAfter;
-			this.unloadOnly = facts.unloadOnly;
+			const {req} = this;
+			const body = bodyFacts(this.path, req.headers['content-type'], this.body!);
+			this.model = body.model;
+			this.unloadsAfter = body.unloadsAfter;
+			this.unloadOnly = body.unloadOnly;
+			this.facts = {
+				model: body.model === undefined ? undefined : normalizeModelName(body.model),
+				...clientOf(req.headers, req.socket.remoteAddress),
+				limit: body.limit,
+				promptTokens: body.promptTokens,
+				numCtx: body.numCtx,
+			};
 			return true;
 		} catch (error) {
 			if (error instanceof MalformedJsonError) {

@@ -1,3 +1,5 @@
+import {ollamaDefaultMaxLoadedModels} from '../ollama/settings.js';
+import {instanceGpus} from '../supervisor/instance-gpus.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {isComingUp} from './start-wait.js';
 import {FailurePenalty, InstanceTrafficStats} from './traffic-stats.js';
@@ -13,7 +15,10 @@ export type Lane = {
 	authority: string;
 	/** Where requests for it go, parsed once (what http-proxy would otherwise parse from a URL on every request). */
 	target: UpstreamTarget;
-	inFlight: number;
+	/** All its GPU memory (a group's summed), MiB; undefined for a CPU instance or one whose GPUs do not say. */
+	totalMemoryMiB: number | undefined;
+	/** Ollama's OLLAMA_MAX_LOADED_MODELS default for it: 3 per GPU (3 on the CPU). */
+	defaultMaxLoadedModels: number;
 	readonly stats: InstanceTrafficStats;
 	readonly penalty: FailurePenalty;
 	penaltyTimer: NodeJS.Timeout | undefined;
@@ -29,6 +34,15 @@ export type UpstreamTarget = {
 	readonly pathname: '/';
 };
 
+function memoryOf(instance: InstanceSnapshot): Pick<Lane, 'totalMemoryMiB' | 'defaultMaxLoadedModels'> {
+	const gpus = instanceGpus(instance);
+	const known = gpus.length > 0 && gpus.every(gpu => gpu.memoryTotalMiB !== null);
+	return {
+		totalMemoryMiB: known ? gpus.reduce((sum, gpu) => sum + gpu.memoryTotalMiB!, 0) : undefined,
+		defaultMaxLoadedModels: ollamaDefaultMaxLoadedModels * Math.max(1, gpus.length),
+	};
+}
+
 function targetOf(snapshot: InstanceSnapshot): UpstreamTarget {
 	return {protocol: 'http:', host: authorityOf(snapshot), hostname: upstreamHost(snapshot), port: String(snapshot.port), path: '/', pathname: '/'};
 }
@@ -41,6 +55,8 @@ export class NoInstanceReadyError extends Error {
 }
 
 export type LanesOptions = {
+	/** Requests running on an instance now (a lane that left the fleet is kept until they end). */
+	inFlight: (instanceId: string) => number;
 	/** First penalty for an instance failing requests; doubles on each further failure, up to 60 s. */
 	penaltyMs: number;
 	/** A penalty ran out: the instance may take work again. */
@@ -75,6 +91,10 @@ export class Lanes {
 					lane.penalty.reset();
 				}
 
+				if (lane.snapshot.gpu !== instance.gpu || lane.snapshot.gpus !== instance.gpus) {
+					Object.assign(lane, memoryOf(instance));
+				}
+
 				lane.snapshot = instance;
 				lane.order = order;
 				if (lane.authority !== authorityOf(instance) || lane.target.hostname !== upstreamHost(instance)) {
@@ -88,7 +108,7 @@ export class Lanes {
 					order,
 					authority: authorityOf(instance),
 					target: targetOf(instance),
-					inFlight: 0,
+					...memoryOf(instance),
 					stats: new InstanceTrafficStats(),
 					penalty: new FailurePenalty(this.#options.penaltyMs),
 					penaltyTimer: undefined,
@@ -96,8 +116,8 @@ export class Lanes {
 			}
 		}
 
-		for (const [id, lane] of this.#byId) {
-			if (!seen.has(id) && lane.inFlight === 0) {
+		for (const id of [...this.#byId.keys()]) {
+			if (!seen.has(id) && this.#options.inFlight(id) === 0) {
 				this.#byId.delete(id);
 			}
 		}
@@ -149,10 +169,9 @@ export class Lanes {
 		return new NoInstanceReadyError(this.describeStates()).message;
 	}
 
-	/** The rotation cursor as an index into this list of lanes. */
-	cursorIn(lanes: readonly Lane[]): number {
-		const index = lanes.findIndex(lane => lane.order >= this.#nextOrder);
-		return index === -1 ? 0 : index;
+	/** The rotation cursor: the order of the lane after the one chosen last. */
+	get rotation(): number {
+		return this.#nextOrder;
 	}
 
 	/** Rotation moves on past the lane just chosen. */

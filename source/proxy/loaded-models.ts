@@ -1,8 +1,10 @@
 import type http from 'node:http';
-import {isRecord} from '../shared/is-record.js';
-import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {normalizeModelName} from '../ollama/model-name.js';
 import {parsePs, toLoadedModel, type LoadedModel} from '../ollama/ps.js';
+import type {ResidentModel} from '../scheduler/plan-types.js';
+import type {SlotLedger} from '../scheduler/slot-ledger.js';
+import {isRecord} from '../shared/is-record.js';
+import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {upstreamHost, upstreamRequest} from '../ollama/instance-client.js';
 
 type InstanceModels = {
@@ -10,29 +12,37 @@ type InstanceModels = {
 	port: number;
 	pid: number | undefined;
 	reported: LoadedModel[];
+	/** The reported models by normalised name, with the memory each takes (MiB). */
+	sizes: Map<string, number>;
 	/** The raw /api/ps entries, for the merged /api/ps. */
 	raw: unknown[];
-	/** Models in use by requests sent there, known before /api/ps lists them (loading takes a while). */
-	inUse: Map<string, number>;
 	/** When a request for the model last finished there; it counts as loaded until a later poll says otherwise. */
 	lastUsedAt: Map<string, number>;
 	lastPollStartedAt: number;
+	/** The most models it was seen to hold at once when a poll showed it evicting (Infinity until then). */
+	maxLoadedSeen: number;
 	timer: NodeJS.Timeout | undefined;
 	polling: boolean;
 };
 
+export type LoadedModelsOptions = {
+	pollIntervalMs: number;
+	onChange: () => void;
+	/** What runs where: a model in use there counts as loaded (or loading) before /api/ps lists it. */
+	ledger: SlotLedger;
+	/** A poll found the instance's models changed (normalised names, bytes). */
+	onResident?: (instanceId: string, models: ReadonlyArray<{name: string; sizeBytes: number}>) => void;
+	agent?: http.Agent;
+};
+
 /** What each ready instance has loaded: its /api/ps, polled, plus what the proxy has just sent there. */
 export class LoadedModels {
-	readonly #intervalMs: number;
-	readonly #onChange: () => void;
-	readonly #agent: http.Agent | undefined;
+	readonly #options: LoadedModelsOptions;
 	readonly #instances = new Map<string, InstanceModels>();
 	#closed = false;
 
-	constructor(options: {pollIntervalMs: number; onChange: () => void; agent?: http.Agent}) {
-		this.#intervalMs = options.pollIntervalMs;
-		this.#onChange = options.onChange;
-		this.#agent = options.agent;
+	constructor(options: LoadedModelsOptions) {
+		this.#options = options;
 	}
 
 	/** Polls the instances that are ready (draining included), forgets the others. */
@@ -58,10 +68,11 @@ export class LoadedModels {
 				port: instance.port,
 				pid: instance.pid,
 				reported: [],
+				sizes: new Map(),
 				raw: [],
-				inUse: new Map(),
 				lastUsedAt: new Map(),
 				lastPollStartedAt: 0,
+				maxLoadedSeen: Number.POSITIVE_INFINITY,
 				timer: undefined,
 				polling: false,
 			};
@@ -72,7 +83,7 @@ export class LoadedModels {
 		for (const id of [...this.#instances.keys()]) {
 			if (!live.has(id)) {
 				this.#forget(id);
-				this.#onChange();
+				this.#options.onChange();
 			}
 		}
 	}
@@ -85,32 +96,76 @@ export class LoadedModels {
 		return this.#instances.get(instanceId)?.raw ?? [];
 	}
 
-	/** Normalised names of the models to treat as loaded there, for routing. */
-	effective(instanceId: string): string[] {
+	/** The (normalised) model counts as loaded there: listed, in use, or used since the last poll began. */
+	isResident(instanceId: string, model: string): boolean {
+		const models = this.#instances.get(instanceId);
+		if (!models) {
+			return false;
+		}
+
+		return models.sizes.has(model) || this.#options.ledger.inUse(instanceId, model) > 0 || (models.lastUsedAt.get(model) ?? -1) >= models.lastPollStartedAt;
+	}
+
+	/**
+	 * The models to plan with there, the most recently used first, at most `maxLoaded`: past the limit the oldest are
+	 * gone already, even while /api/ps has not been polled since.
+	 */
+	resident(instanceId: string, now: number, maxLoaded: number): ResidentModel[] {
 		const models = this.#instances.get(instanceId);
 		if (!models) {
 			return [];
 		}
 
-		const names = new Set(models.reported.map(model => normalizeModelName(model.name)));
-		for (const [name, count] of models.inUse) {
-			if (count > 0) {
-				names.add(name);
+		const {ledger} = this.#options;
+		const resident: ResidentModel[] = [];
+		const add = (model: string) => {
+			const inUse = ledger.inUse(instanceId, model) > 0;
+			const sizeMiB = models.sizes.get(model);
+			resident.push({
+				model,
+				sizeMiB,
+				// Not yet in /api/ps while a request sent there cold still waits for it.
+				loading: sizeMiB === undefined && inUse && ledger.running(instanceId).some(request => request.model === model && request.coldStart && request.firstTokenAt === undefined),
+				lastUsedAt: inUse ? now : (models.lastUsedAt.get(model) ?? 0),
+			});
+		};
+
+		for (const model of models.sizes.keys()) {
+			add(model);
+		}
+
+		for (const model of ledger.modelsInUse(instanceId)) {
+			if (!models.sizes.has(model)) {
+				add(model);
 			}
 		}
 
-		for (const [name, at] of models.lastUsedAt) {
-			if (at >= models.lastPollStartedAt) {
-				names.add(name);
+		for (const [model, at] of models.lastUsedAt) {
+			if (at >= models.lastPollStartedAt && !models.sizes.has(model) && ledger.inUse(instanceId, model) === 0) {
+				add(model);
 			}
 		}
 
-		return [...names];
+		if (resident.length <= maxLoaded) {
+			return resident;
+		}
+
+		return resident.sort((a, b) => b.lastUsedAt - a.lastUsedAt).slice(0, maxLoaded);
 	}
 
-	/** Requests sent there that are using the model now. */
-	inUseCount(instanceId: string, model: string): number {
-		return this.#instances.get(instanceId)?.inUse.get(normalizeModelName(model)) ?? 0;
+	/** How many models the instance was seen to hold at most; Infinity until seen (then the others are assumed alike). */
+	maxLoadedSeen(instanceId: string): number {
+		const own = this.#instances.get(instanceId)?.maxLoadedSeen ?? Number.POSITIVE_INFINITY;
+		if (Number.isFinite(own)) {
+			return own;
+		}
+
+		let seen = Number.POSITIVE_INFINITY;
+		for (const models of this.#instances.values()) {
+			seen = Math.min(seen, models.maxLoadedSeen);
+		}
+
+		return seen;
 	}
 
 	/** Total VRAM the loaded models take, in MiB. */
@@ -118,36 +173,18 @@ export class LoadedModels {
 		return this.reported(instanceId).reduce((sum, model) => sum + model.sizeVramBytes, 0) / (1024 * 1024);
 	}
 
-	begin(instanceId: string, model: string): void {
+	/** A request for the (normalised) model ended there; `unloaded` when it asked for keep_alive 0, so the model is gone now. */
+	ended(instanceId: string, model: string, now: number, outcome: 'loaded' | 'unloaded' | 'unknown'): void {
 		const models = this.#instances.get(instanceId);
 		if (!models) {
 			return;
-		}
-
-		const name = normalizeModelName(model);
-		models.inUse.set(name, (models.inUse.get(name) ?? 0) + 1);
-	}
-
-	/** A request ended; `unloaded` when it asked for keep_alive 0, so the model is gone now. */
-	end(instanceId: string, model: string, now: number, outcome: 'loaded' | 'unloaded' | 'unknown'): void {
-		const models = this.#instances.get(instanceId);
-		if (!models) {
-			return;
-		}
-
-		const name = normalizeModelName(model);
-		const count = (models.inUse.get(name) ?? 1) - 1;
-		if (count <= 0) {
-			models.inUse.delete(name);
-		} else {
-			models.inUse.set(name, count);
 		}
 
 		if (outcome === 'loaded') {
-			models.lastUsedAt.set(name, now);
+			models.lastUsedAt.set(model, now);
 		} else if (outcome === 'unloaded') {
-			this.#drop(models, name);
-			this.#onChange();
+			this.#drop(models, model);
+			this.#options.onChange();
 		}
 	}
 
@@ -156,7 +193,7 @@ export class LoadedModels {
 		const models = this.#instances.get(instanceId);
 		if (models) {
 			this.#drop(models, normalizeModelName(model));
-			this.#onChange();
+			this.#options.onChange();
 		}
 	}
 
@@ -177,6 +214,7 @@ export class LoadedModels {
 
 	#drop(models: InstanceModels, name: string): void {
 		models.lastUsedAt.delete(name);
+		models.sizes.delete(name);
 		models.reported = models.reported.filter(model => normalizeModelName(model.name) !== name);
 		models.raw = models.raw.filter(entry => !isRecord(entry) || normalizeModelName(String(entry['name'] ?? entry['model'] ?? '')) !== name);
 	}
@@ -203,7 +241,7 @@ export class LoadedModels {
 		models.polling = true;
 		const startedAt = Date.now();
 		try {
-			const reply = await upstreamRequest(models.host, models.port, 'GET', '/api/ps', {timeoutMs: Math.max(2000, this.#intervalMs * 2), agent: this.#agent});
+			const reply = await upstreamRequest(models.host, models.port, 'GET', '/api/ps', {timeoutMs: Math.max(2000, this.#options.pollIntervalMs * 2), agent: this.#options.agent});
 			if (reply.status === 200 && this.#instances.get(instanceId) === models) {
 				const raw = parsePs(reply.body);
 				const reported = raw.map(toLoadedModel);
@@ -212,7 +250,8 @@ export class LoadedModels {
 				models.reported = reported;
 				models.lastPollStartedAt = startedAt;
 				if (changed) {
-					this.#onChange();
+					this.#resident(instanceId, models, reported);
+					this.#options.onChange();
 				}
 			}
 		} catch {
@@ -220,10 +259,27 @@ export class LoadedModels {
 		} finally {
 			models.polling = false;
 			if (!this.#closed && this.#instances.get(instanceId) === models) {
-				models.timer = setTimeout(() => void this.#poll(instanceId, models), this.#intervalMs);
+				models.timer = setTimeout(() => void this.#poll(instanceId, models), this.#options.pollIntervalMs);
 				models.timer.unref();
 			}
 		}
+	}
+
+	/**
+	 * A poll changed what is loaded. When a model arrived and another left at once, the instance evicted to make room
+	 * (OLLAMA_MAX_LOADED_MODELS or memory), so it holds no more than it holds now.
+	 */
+	#resident(instanceId: string, models: InstanceModels, reported: readonly LoadedModel[]): void {
+		const before = models.sizes;
+		const sizes = new Map(reported.map(model => [normalizeModelName(model.name), model.sizeBytes / (1024 * 1024)]));
+		const arrived = [...sizes.keys()].some(model => !before.has(model));
+		const left = [...before.keys()].some(model => !sizes.has(model));
+		if (arrived && left) {
+			models.maxLoadedSeen = Math.min(models.maxLoadedSeen, Math.max(1, sizes.size));
+		}
+
+		models.sizes = sizes;
+		this.#options.onResident?.(instanceId, [...sizes].map(([name, sizeMiB]) => ({name, sizeBytes: sizeMiB * 1024 * 1024})));
 	}
 }
 

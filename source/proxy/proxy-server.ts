@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
+import {SlotLedger} from '../scheduler/slot-ledger.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import {TypedEmitter} from '../shared/typed-emitter.js';
 import {defaultBodyIdleTimeoutMs, defaultHeadersTimeoutMs, defaultMaxConnections, limitConnections, serverOptionsFor, watchBodyArrival} from './connection-limits.js';
@@ -40,6 +41,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 	readonly #agent = new http.Agent({keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, noDelay: true} as http.AgentOptions);
 	readonly #server: http.Server;
 	readonly #admission: Admission;
+	readonly #slots = new SlotLedger();
 	readonly #lanes: Lanes;
 	readonly #loaded: LoadedModels;
 	readonly #placement: Placement;
@@ -75,6 +77,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 
 		this.#admission = new Admission({listenHost: this.#host, intercept: options.intercept, apiKey: options.apiKey});
 		this.#lanes = new Lanes({
+			inFlight: instanceId => this.#slots.inFlight(instanceId),
 			penaltyMs: options.penaltyMs ?? 5000,
 			onPenaltyOver: () => {
 				this.#placement.pump();
@@ -84,6 +87,8 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#loaded = new LoadedModels({
 			pollIntervalMs: options.psPollIntervalMs ?? 1000,
 			agent: this.#agent,
+			ledger: this.#slots,
+			onResident: (instanceId, models) => this.#placement.estimator.recordResident(instanceId, models),
 			onChange: () => {
 				this.#placement.pump();
 				this.#scheduleChange();
@@ -92,6 +97,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#placement = new Placement({
 			lanes: this.#lanes,
 			loaded: this.#loaded,
+			ledger: this.#slots,
 			strategy: this.#strategy,
 			maxQueue: this.#maxQueue,
 			affinityWaitMs: options.affinityWaitMs ?? defaultAffinityWaitMs,
@@ -236,7 +242,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 
 	/** Requests being served by the instance right now. */
 	inFlight(instanceId: string): number {
-		return this.#lanes.get(instanceId)?.inFlight ?? 0;
+		return this.#slots.inFlight(instanceId);
 	}
 
 	snapshot(): ProxySnapshot {
@@ -244,10 +250,11 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		const queuedFor = this.#placement.queuedFor();
 		let inFlight = 0;
 		const instances: InstanceTraffic[] = this.#lanes.ordered().map(lane => {
-			inFlight += lane.inFlight;
+			const running = this.#slots.inFlight(lane.id);
+			inFlight += running;
 			return {
 				instanceId: lane.id,
-				inFlight: lane.inFlight,
+				inFlight: running,
 				capacity: lane.snapshot.capacity,
 				queuedFor: queuedFor.get(lane.id) ?? 0,
 				completed: lane.stats.completed,

@@ -1,4 +1,5 @@
 import type {IncomingMessage} from 'node:http';
+import {workOf, type RequestWork} from './request-work.js';
 
 export const defaultMaxBodyBytes = 128 * 1024 * 1024;
 
@@ -68,7 +69,7 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
 	});
 }
 
-export type RequestFacts = {
+export type BodyFacts = RequestWork & {
 	/** The model named by the request, as written; undefined if it names none (Ollama then answers the error). */
 	model: string | undefined;
 	/** keep_alive of 0: the model is unloaded once this request is done. */
@@ -77,16 +78,18 @@ export type RequestFacts = {
 	unloadOnly: boolean;
 };
 
+const noWork: RequestWork = {limit: undefined, promptTokens: undefined, numCtx: undefined};
+
 /**
- * Finds the model a request is for, without changing the body.
+ * What a request's body says (its model, keep_alive, the work it asks for), read in one parse, without changing it.
  * Throws MalformedJsonError for a JSON route whose body does not parse.
  */
-export function requestFacts(path: string, contentType: string | undefined, body: Buffer): RequestFacts {
-	const none: RequestFacts = {model: undefined, unloadsAfter: false, unloadOnly: false};
+export function bodyFacts(path: string, contentType: string | undefined, body: Buffer): BodyFacts {
+	const none: BodyFacts = {model: undefined, unloadsAfter: false, unloadOnly: false, ...noWork};
 	if (/^multipart\/form-data/i.test(contentType ?? '')) {
 		const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType ?? '');
 		const value = boundary ? multipartField(body, boundary[1] ?? boundary[2]!.trim(), 'model') : undefined;
-		return {model: value, unloadsAfter: false, unloadOnly: false};
+		return {...none, model: value};
 	}
 
 	if (path === '/v1/audio/transcriptions') {
@@ -116,7 +119,7 @@ export function requestFacts(path: string, contentType: string | undefined, body
 	const unloadsAfter = isZeroKeepAlive(fields['keep_alive']);
 	const nothingToGenerate = (path === '/api/generate' && isEmpty(fields['prompt']) && isEmpty(fields['images']))
 		|| (path === '/api/chat' && isEmpty(fields['messages']));
-	return {model, unloadsAfter, unloadOnly: unloadsAfter && nothingToGenerate};
+	return {model, unloadsAfter, unloadOnly: unloadsAfter && nothingToGenerate, ...workOf(fields)};
 }
 
 function isEmpty(value: unknown): boolean {

@@ -7,38 +7,21 @@ export type RequestWork = {
 	/** A rough prompt length: its characters / 4 (the usual ratio for English BPE vocabularies). */
 	promptTokens: number | undefined;
 	/** options.num_ctx: the context a cold load allocates its KV cache for (else OLLAMA_CONTEXT_LENGTH). */
-	numCtx?: number;
+	numCtx: number | undefined;
 };
 
-/** Bodies larger than this (images, long files) are not parsed a second time; their prompt is "long" anyway. */
-const maxParsedBytes = 1024 * 1024;
-
-export function requestWork(body: Buffer | undefined): RequestWork {
-	if (!body || body.length === 0 || body.length > maxParsedBytes) {
-		return {limit: undefined, promptTokens: body && body.length > maxParsedBytes ? Math.round(body.length / 4) : undefined};
-	}
-
-	let parsed: unknown;
-	try {
-		parsed = JSON.parse(body.toString('utf8'));
-	} catch {
-		return {limit: undefined, promptTokens: undefined};
-	}
-
-	if (!isRecord(parsed)) {
-		return {limit: undefined, promptTokens: undefined};
-	}
-
-	const options = isRecord(parsed['options']) ? parsed['options'] : {};
-	const limit = [options['num_predict'], parsed['max_tokens'], parsed['max_completion_tokens'], parsed['max_output_tokens']].find(
+/** What a parsed request body asks of the GPU. */
+export function workOf(fields: Record<string, unknown>): RequestWork {
+	const options = isRecord(fields['options']) ? fields['options'] : {};
+	const limit = [options['num_predict'], fields['max_tokens'], fields['max_completion_tokens'], fields['max_output_tokens']].find(
 		(value): value is number => typeof value === 'number' && Number.isFinite(value) && value > 0,
 	);
-	const characters = textLength(parsed['prompt']) + textLength(parsed['system']) + textLength(parsed['messages']) + textLength(parsed['input']);
+	const characters = textLength(fields['prompt']) + textLength(fields['system']) + textLength(fields['messages']) + textLength(fields['input']);
 	const numCtx = options['num_ctx'];
 	return {
 		limit: limit === undefined ? undefined : Math.floor(limit),
 		promptTokens: characters > 0 ? Math.ceil(characters / 4) : undefined,
-		...(typeof numCtx === 'number' && Number.isFinite(numCtx) && numCtx > 0 ? {numCtx: Math.floor(numCtx)} : {}),
+		numCtx: typeof numCtx === 'number' && Number.isFinite(numCtx) && numCtx > 0 ? Math.floor(numCtx) : undefined,
 	};
 }
 

@@ -1,4 +1,3 @@
-import {normalizeModelName} from '../ollama/model-name.js';
 import type {CompletionMetrics} from '../ollama/completion-metrics.js';
 import {DecayedMean} from './decayed-stats.js';
 import {LoadTimes, type LoadPriors} from './load-times.js';
@@ -56,7 +55,7 @@ export type LearnedFigures = {
 /**
  * Learns, online and time-decayed, what the scheduler's costs need: decode and prompt speed per instance × model
  * (as a function of how many requests share the instance), cold-load time, resident size, and per model the
- * distribution of output lengths.
+ * distribution of output lengths. Model names are normalised by the caller (source/scheduler/request-facts.ts).
  */
 export class Estimator {
 	readonly #halfLifeMs: number;
@@ -75,7 +74,7 @@ export class Estimator {
 	}
 
 	recordCompletion(sample: CompletionSample): void {
-		const model = normalizeModelName(sample.model);
+		const model = sample.model;
 		const {metrics} = sample;
 		const {outputTokens, decodeMs, promptTokens, promptMs} = metrics;
 		if (outputTokens !== undefined && outputTokens > 0 && decodeMs !== undefined && decodeMs > 0) {
@@ -102,16 +101,15 @@ export class Estimator {
 	recordResident(instanceId: string, models: ReadonlyArray<{name: string; sizeBytes: number}>): void {
 		this.#loads.setResident(
 			instanceId,
-			models.map(entry => ({model: normalizeModelName(entry.name), sizeBytes: entry.sizeBytes})),
+			models.map(entry => ({model: entry.name, sizeBytes: entry.sizeBytes})),
 		);
 	}
 
 	recordArrival(model: string, at: number): void {
-		const name = normalizeModelName(model);
-		let counter = this.#arrivals.get(name);
+		let counter = this.#arrivals.get(model);
 		if (!counter) {
 			counter = new DecayedMean(this.#halfLifeMs);
-			this.#arrivals.set(name, counter);
+			this.#arrivals.set(model, counter);
 		}
 
 		counter.add(1, at);
@@ -119,16 +117,16 @@ export class Estimator {
 
 	/** Requests per second for the model lately (a decayed count over the half-life). */
 	arrivalsPerSecond(model: string, now: number): number {
-		const weight = this.#arrivals.get(normalizeModelName(model))?.weightAt(now) ?? 0;
+		const weight = this.#arrivals.get(model)?.weightAt(now) ?? 0;
 		return (weight * Math.LN2) / (this.#halfLifeMs / 1000);
 	}
 
 	decodeTokensPerSecond(instanceId: string, model: string, concurrency: number, now: number): number {
-		return this.#rates.decodeTokensPerSecond(instanceId, normalizeModelName(model), concurrency, now);
+		return this.#rates.decodeTokensPerSecond(instanceId, model, concurrency, now);
 	}
 
 	promptTokensPerSecond(instanceId: string, model: string, now: number): number {
-		return this.#rates.promptTokensPerSecond(instanceId, normalizeModelName(model), now);
+		return this.#rates.promptTokensPerSecond(instanceId, model, now);
 	}
 
 	concurrencyExponent(now: number): number {
@@ -136,11 +134,11 @@ export class Estimator {
 	}
 
 	loadMs(instanceId: string, model: string): number {
-		return this.#loads.loadMs(instanceId, normalizeModelName(model));
+		return this.#loads.loadMs(instanceId, model);
 	}
 
 	sizeMiB(model: string, instanceId?: string): number | undefined {
-		return this.#loads.sizeMiB(normalizeModelName(model), instanceId);
+		return this.#loads.sizeMiB(model, instanceId);
 	}
 
 	/**
@@ -149,7 +147,7 @@ export class Estimator {
 	 * expected to go on for half again what it has produced.
 	 */
 	expectedOutputTokens(model: string, limit?: number, produced = 0): number {
-		const lengths = this.#lengths.get(normalizeModelName(model));
+		const lengths = this.#lengths.get(model);
 		const expected = lengths?.expectedTotal(limit, produced) ?? this.#allLengths.expectedTotal(limit, produced);
 		if (expected !== undefined) {
 			return expected;

@@ -25,6 +25,7 @@ export class FairOrder {
 	readonly #entries: Tagged[] = [];
 	/** The same entries by deadline, so the overdue ones are found without a scan. */
 	readonly #byDeadline: Tagged[] = [];
+	readonly #byId = new Map<number, Tagged>();
 	readonly #lastFinish = new Map<string, number>();
 	#virtualTime = 0;
 	#queuedCostMs = 0;
@@ -48,33 +49,25 @@ export class FairOrder {
 		}
 
 		const tagged: Tagged = {...entry, startTag, finishTag};
-		let index = this.#entries.length;
-		while (index > 0 && this.#entries[index - 1]!.startTag > startTag) {
-			index--;
-		}
-
-		this.#entries.splice(index, 0, tagged);
-		let byDeadline = this.#byDeadline.length;
-		while (byDeadline > 0 && this.#byDeadline[byDeadline - 1]!.deadlineAt > tagged.deadlineAt) {
-			byDeadline--;
-		}
-
-		this.#byDeadline.splice(byDeadline, 0, tagged);
+		this.#byId.set(entry.id, tagged);
+		this.#entries.splice(indexAfter(this.#entries, tagged, byStartTag), 0, tagged);
+		this.#byDeadline.splice(indexAfter(this.#byDeadline, tagged, byDeadline), 0, tagged);
 		this.#queuedCostMs += entry.costMs;
 	}
 
 	/** Takes the entry out: dispatched (the virtual time moves to its start tag) or abandoned. */
 	remove(id: number, dispatched: boolean): FairEntry | undefined {
-		const index = this.#entries.findIndex(entry => entry.id === id);
-		if (index === -1) {
+		const entry = this.#byId.get(id);
+		if (!entry) {
 			return undefined;
 		}
 
-		const [entry] = this.#entries.splice(index, 1);
-		this.#byDeadline.splice(this.#byDeadline.indexOf(entry!), 1);
-		this.#queuedCostMs = Math.max(0, this.#queuedCostMs - entry!.costMs);
+		this.#byId.delete(id);
+		this.#entries.splice(indexOf(this.#entries, entry, byStartTag), 1);
+		this.#byDeadline.splice(indexOf(this.#byDeadline, entry, byDeadline), 1);
+		this.#queuedCostMs = Math.max(0, this.#queuedCostMs - entry.costMs);
 		if (dispatched) {
-			this.#virtualTime = Math.max(this.#virtualTime, entry!.startTag);
+			this.#virtualTime = Math.max(this.#virtualTime, entry.startTag);
 		}
 
 		if (this.#entries.length === 0) {
@@ -112,6 +105,44 @@ export class FairOrder {
 
 	/** The earliest deadline not yet passed, so the caller can plan again when it passes. */
 	nextDeadlineAt(now: number): number | undefined {
-		return this.#byDeadline.find(entry => entry.deadlineAt > now)?.deadlineAt;
+		let low = 0;
+		let high = this.#byDeadline.length;
+		while (low < high) {
+			const middle = (low + high) >>> 1;
+			if (this.#byDeadline[middle]!.deadlineAt <= now) {
+				low = middle + 1;
+			} else {
+				high = middle;
+			}
+		}
+
+		return this.#byDeadline[low]?.deadlineAt;
 	}
+}
+
+type Order = (a: Tagged, b: Tagged) => number;
+
+/** Ties keep arrival order: ids grow with arrival. */
+const byStartTag: Order = (a, b) => a.startTag - b.startTag || a.id - b.id;
+const byDeadline: Order = (a, b) => a.deadlineAt - b.deadlineAt || a.id - b.id;
+
+/** Where `entry` goes in `list`, sorted by `order` (binary search: the queue may hold thousands). */
+function indexAfter(list: readonly Tagged[], entry: Tagged, order: Order): number {
+	let low = 0;
+	let high = list.length;
+	while (low < high) {
+		const middle = (low + high) >>> 1;
+		if (order(list[middle]!, entry) <= 0) {
+			low = middle + 1;
+		} else {
+			high = middle;
+		}
+	}
+
+	return low;
+}
+
+function indexOf(list: readonly Tagged[], entry: Tagged, order: Order): number {
+	const index = indexAfter(list, entry, order) - 1;
+	return list[index] === entry ? index : list.indexOf(entry);
 }

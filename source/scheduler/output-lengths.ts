@@ -6,6 +6,9 @@
 export class OutputLengths {
 	readonly #ring: number[] = [];
 	#next = 0;
+	/** The ring's lengths in ascending order, with running sums: a conditional mean is two binary searches. */
+	#sorted: number[] | undefined;
+	#prefix: number[] = [];
 	/**
 	 * Of the requests that carried a limit, the share that stopped at it (a running mean over about the last 16).
 	 * A request cut at its limit says only that it would have run at least that long; its length still goes in the
@@ -32,6 +35,7 @@ export class OutputLengths {
 		}
 
 		this.#next = (this.#next + 1) % this.size;
+		this.#sorted = undefined;
 	}
 
 	/**
@@ -39,16 +43,18 @@ export class OutputLengths {
 	 * undefined when nothing is known (no sample above what it produced and no limit).
 	 */
 	expectedTotal(limit: number | undefined, produced = 0): number | undefined {
-		let sum = 0;
-		let count = 0;
-		for (const tokens of this.#ring) {
-			if (tokens > produced) {
-				sum += limit === undefined ? tokens : Math.min(tokens, limit);
-				count++;
-			}
+		const sorted = this.#sortedLengths();
+		const prefix = this.#prefix;
+		// Samples above what it produced: from `above` on; capped at the limit: those past it count as the limit.
+		const above = firstAbove(sorted, produced);
+		const count = sorted.length - above;
+		let fromSamples: number | undefined;
+		if (count > 0) {
+			const cut = limit === undefined ? sorted.length : Math.max(above, firstAbove(sorted, limit));
+			const sum = (prefix[cut]! - prefix[above]!) + ((sorted.length - cut) * (limit ?? 0));
+			fromSamples = sum / count;
 		}
 
-		const fromSamples = count > 0 ? sum / count : undefined;
 		if (limit === undefined) {
 			return fromSamples;
 		}
@@ -61,4 +67,32 @@ export class OutputLengths {
 		const below = fromSamples ?? limit;
 		return hitShare * limit + (1 - hitShare) * below;
 	}
+
+	#sortedLengths(): number[] {
+		if (!this.#sorted) {
+			this.#sorted = [...this.#ring].sort((a, b) => a - b);
+			this.#prefix = [0];
+			for (const tokens of this.#sorted) {
+				this.#prefix.push(this.#prefix.at(-1)! + tokens);
+			}
+		}
+
+		return this.#sorted;
+	}
+}
+
+/** The index of the first value greater than `value` in an ascending list. */
+function firstAbove(sorted: readonly number[], value: number): number {
+	let low = 0;
+	let high = sorted.length;
+	while (low < high) {
+		const middle = (low + high) >>> 1;
+		if (sorted[middle]! <= value) {
+			low = middle + 1;
+		} else {
+			high = middle;
+		}
+	}
+
+	return low;
 }

@@ -1,5 +1,4 @@
 import {spillSpeedFactor} from '../ollama/cpu-spill.js';
-import {normalizeModelName} from '../ollama/model-name.js';
 import {ollamaDefaultMaxLoadedModels} from '../ollama/settings.js';
 import type {CostModel, InstanceView, RunningRequest} from './plan-types.js';
 
@@ -7,7 +6,9 @@ type VirtualModel = {
 	/** When it can serve: now when resident, later while a load runs. */
 	readyAt: number;
 	sizeMiB: number | undefined;
-	/** When the last request using it (running or planned) is expected to finish: it cannot be evicted before. */
+	/** Requests using it, running or planned: it cannot be evicted before they end. */
+	users: number;
+	/** When the last of them is expected to finish (known once the timeline is worked out). */
 	busyUntil: number;
 	lastUsedAt: number;
 };
@@ -31,13 +32,18 @@ export type Work = {model: string | undefined; limit: number | undefined; prompt
 /**
  * One instance's near future as the planner sees it: when each slot frees (from the expected remaining work of
  * what runs there and of what the plan has already put there), which models are resident or being loaded, and
- * how much memory is free. Planning a request on it updates that future.
+ * how much memory is free. Planning a request on it updates that future. The timeline of the running requests is
+ * worked out only when a question needs it (a full instance, a load that must wait), so a plan's cost does not grow
+ * with the number of slots while slots are free.
  */
 export class VirtualInstance {
 	readonly id: string;
 	readonly slots: number;
-	/** Expected finish times of the work holding slots, ascending. */
-	#finishTimes: number[];
+	readonly #view: InstanceView;
+	/** Expected finish times of the work holding slots, ascending; undefined until needed. */
+	#finishTimes: number[] | undefined;
+	/** Finish times planned before the timeline was worked out. */
+	readonly #planned: number[] = [];
 	readonly #models = new Map<string, VirtualModel>();
 	#freeMiB: number | undefined;
 	readonly #totalMiB: number | undefined;
@@ -48,35 +54,33 @@ export class VirtualInstance {
 	constructor(view: InstanceView, costs: CostModel, now: number) {
 		this.id = view.id;
 		this.slots = Math.max(1, view.slots);
+		this.#view = view;
 		this.#costs = costs;
 		this.#now = now;
 		this.#freeMiB = view.freeMemoryMiB;
 		this.#totalMiB = view.totalMemoryMiB;
 		this.#maxLoaded = view.maxLoadedModels ?? ollamaDefaultMaxLoadedModels;
-		const concurrency = Math.max(1, view.running.length);
 		for (const resident of view.resident) {
-			const model = normalizeModelName(resident.model);
-			this.#models.set(model, {
-				readyAt: resident.loading ? now + this.#remainingLoadMs(view.running, model, now) : now,
-				sizeMiB: resident.sizeMiB ?? costs.sizeMiB(model, view.id),
+			this.#models.set(resident.model, {
+				readyAt: resident.loading ? now + this.#remainingLoadMs(resident.model) : now,
+				sizeMiB: resident.sizeMiB ?? costs.sizeMiB(resident.model, view.id),
+				users: 0,
 				busyUntil: now,
 				lastUsedAt: resident.lastUsedAt,
 			});
 		}
 
-		this.#finishTimes = view.running.map(running => now + this.remainingMs(running, concurrency)).sort((a, b) => a - b);
 		for (const running of view.running) {
-			const model = running.model === undefined ? undefined : normalizeModelName(running.model);
-			const entry = model === undefined ? undefined : this.#models.get(model);
+			const entry = running.model === undefined ? undefined : this.#models.get(running.model);
 			if (entry) {
-				entry.busyUntil = Math.max(entry.busyUntil, now + this.remainingMs(running, concurrency));
+				entry.users++;
 			}
 		}
 	}
 
 	/** Expected time left for a running request, with `concurrency` requests sharing the instance. */
 	remainingMs(running: RunningRequest, concurrency: number): number {
-		const model = running.model === undefined ? '' : normalizeModelName(running.model);
+		const model = running.model ?? '';
 		const costs = this.#costs;
 		const total = costs.expectedOutputTokens(model, running.limit, running.producedTokens);
 		const decodeMs = (Math.max(0, total - running.producedTokens) / costs.decodeTokensPerSecond(this.id, model, concurrency, this.#now)) * 1000;
@@ -89,10 +93,15 @@ export class VirtualInstance {
 		return Math.max(0, before - (this.#now - running.dispatchedAt)) + decodeMs;
 	}
 
+	/** Slots taken, by running and planned work. */
+	#busy(): number {
+		return this.#finishTimes ? this.#finishTimes.length : this.#view.running.length + this.#planned.length;
+	}
+
 	/** When the earliest slot frees (now if one is free). */
 	earliestSlotAt(): number {
-		const busy = this.#finishTimes.length;
-		return busy < this.slots ? this.#now : this.#finishTimes[busy - this.slots]!;
+		const busy = this.#busy();
+		return busy < this.slots ? this.#now : this.#timeline()[busy - this.slots]!;
 	}
 
 	/** Free memory as far as known (unknown counts as none), less a share per resident model. */
@@ -106,11 +115,11 @@ export class VirtualInstance {
 	}
 
 	hasFreeSlotNow(): boolean {
-		return this.earliestSlotAt() <= this.#now;
+		return this.#busy() < this.slots;
 	}
 
 	isResident(model: string): boolean {
-		return this.#models.has(normalizeModelName(model));
+		return this.#models.has(model);
 	}
 
 	decodeRate(model: string): number {
@@ -123,7 +132,7 @@ export class VirtualInstance {
 	 */
 	estimate(work: Work, evictionCost: (model: string, reloadMs: number, occupancyMs: number, from: VirtualInstance) => number): Estimate {
 		const slotAt = this.earliestSlotAt();
-		const model = work.model === undefined ? '' : normalizeModelName(work.model);
+		const model = work.model ?? '';
 		const costs = this.#costs;
 		let startAt = slotAt;
 		let readyAt = slotAt;
@@ -139,7 +148,11 @@ export class VirtualInstance {
 			for (const victim of evicts) {
 				const entry = this.#models.get(victim)!;
 				// Ollama evicts only an idle model: the load waits until the victim's requests are done.
-				startAt = Math.max(startAt, entry.busyUntil);
+				if (entry.users > 0) {
+					this.#timeline();
+					startAt = Math.max(startAt, entry.busyUntil);
+				}
+
 				const occupancyMs = costs.loadMs(this.id, model) + (costs.expectedOutputTokens(model, work.limit, 0) / costs.decodeTokensPerSecond(this.id, model, 1, this.#now)) * 1000;
 				evictionPenaltyMs += evictionCost(victim, costs.loadMs(this.id, victim), occupancyMs, this);
 			}
@@ -147,7 +160,9 @@ export class VirtualInstance {
 			readyAt = startAt + costs.loadMs(this.id, model);
 		}
 
-		const concurrency = Math.min(this.slots, 1 + this.#finishTimes.filter(time => time > readyAt).length);
+		// Starting now, everything that holds a slot runs beside it; later, only what is still running then.
+		const beside = readyAt <= this.#now ? this.#busy() : this.#timeline().filter(time => time > readyAt).length;
+		const concurrency = Math.min(this.slots, 1 + beside);
 		// A cold load bigger than all its GPU memory runs partly on the CPU (its learned speed, once resident, says how fast).
 		const gpuShare = cold && work.modelNeedMiB !== undefined && this.#totalMiB !== undefined ? Math.min(1, this.#totalMiB / work.modelNeedMiB) : 1;
 		const decodeTokensPerSecond = costs.decodeTokensPerSecond(this.id, model, concurrency, this.#now) * spillSpeedFactor(gpuShare);
@@ -159,15 +174,24 @@ export class VirtualInstance {
 
 	/** Puts the request in this instance's future: a slot until finishAt, its model resident, the victims gone. */
 	commit(work: Work, estimate: Estimate): void {
-		const busy = this.#finishTimes.length;
-		if (busy >= this.slots) {
-			// The slots that freed by the time it starts are gone from the future.
-			this.#finishTimes.splice(0, busy - this.slots + 1);
+		if (this.#finishTimes) {
+			const busy = this.#finishTimes.length;
+			if (busy >= this.slots) {
+				// The slots that freed by the time it starts are gone from the future.
+				this.#finishTimes.splice(0, busy - this.slots + 1);
+			}
+
+			insertSorted(this.#finishTimes, estimate.finishAt);
+		} else if (this.#busy() < this.slots) {
+			this.#planned.push(estimate.finishAt);
+		} else {
+			this.#timeline();
+			this.commit(work, estimate);
+			return;
 		}
 
-		insertSorted(this.#finishTimes, estimate.finishAt);
-		const model = work.model === undefined ? '' : normalizeModelName(work.model);
-		if (model === '') {
+		const model = work.model;
+		if (model === undefined) {
 			return;
 		}
 
@@ -182,6 +206,7 @@ export class VirtualInstance {
 
 		const entry = this.#models.get(model);
 		if (entry) {
+			entry.users++;
 			entry.busyUntil = Math.max(entry.busyUntil, estimate.finishAt);
 			entry.lastUsedAt = Math.max(entry.lastUsedAt, estimate.startAt);
 			return;
@@ -195,9 +220,34 @@ export class VirtualInstance {
 		this.#models.set(model, {
 			readyAt: estimate.startAt + this.#costs.loadMs(this.id, model),
 			sizeMiB,
+			users: 1,
 			busyUntil: estimate.finishAt,
 			lastUsedAt: estimate.startAt,
 		});
+	}
+
+	/** The expected finish times of what runs and what is planned here, worked out once, on first need. */
+	#timeline(): number[] {
+		if (this.#finishTimes) {
+			return this.#finishTimes;
+		}
+
+		const {running} = this.#view;
+		const concurrency = Math.max(1, running.length);
+		const times: number[] = [];
+		for (const request of running) {
+			const finishAt = this.#now + this.remainingMs(request, concurrency);
+			times.push(finishAt);
+			const entry = request.model === undefined ? undefined : this.#models.get(request.model);
+			if (entry) {
+				entry.busyUntil = Math.max(entry.busyUntil, finishAt);
+			}
+		}
+
+		times.push(...this.#planned);
+		times.sort((a, b) => a - b);
+		this.#finishTimes = times;
+		return times;
 	}
 
 	/**
@@ -207,13 +257,15 @@ export class VirtualInstance {
 	#victimsFor(model: string, needMiB: number | undefined): string[] {
 		// A model never seen resident is taken to be as large as the ones that are here.
 		const need = needMiB ?? this.#costs.sizeMiB(model, this.id) ?? this.#typicalResidentMiB();
-		const candidates = [...this.#models.entries()].sort(
-			([, a], [, b]) => Number(a.busyUntil > this.#now) - Number(b.busyUntil > this.#now) || a.lastUsedAt - b.lastUsedAt,
-		);
-		const victims: string[] = [];
 		let count = this.#models.size;
 		let free = this.#freeMiB;
 		const fits = () => count < this.#maxLoaded && (need === undefined || free === undefined || free >= need);
+		if (fits()) {
+			return [];
+		}
+
+		const candidates = [...this.#models.entries()].sort(([, a], [, b]) => Number(a.users > 0) - Number(b.users > 0) || a.lastUsedAt - b.lastUsedAt);
+		const victims: string[] = [];
 		for (const [name, entry] of candidates) {
 			if (fits()) {
 				break;
@@ -231,22 +283,34 @@ export class VirtualInstance {
 	}
 
 	#typicalResidentMiB(): number | undefined {
-		const sizes = [...this.#models.values()].flatMap(entry => (entry.sizeMiB === undefined ? [] : [entry.sizeMiB]));
-		return sizes.length === 0 ? undefined : Math.max(...sizes);
+		let largest: number | undefined;
+		for (const entry of this.#models.values()) {
+			if (entry.sizeMiB !== undefined) {
+				largest = Math.max(largest ?? 0, entry.sizeMiB);
+			}
+		}
+
+		return largest;
 	}
 
-	#remainingLoadMs(running: readonly RunningRequest[], model: string, now: number): number {
-		const loader = running.find(request => request.coldStart && request.firstTokenAt === undefined && request.model !== undefined && normalizeModelName(request.model) === model);
+	#remainingLoadMs(model: string): number {
+		const loader = this.#view.running.find(request => request.coldStart && request.firstTokenAt === undefined && request.model === model);
 		const loadMs = this.#costs.loadMs(this.id, model);
-		return loader ? Math.max(0, loadMs - (now - loader.dispatchedAt)) : loadMs;
+		return loader ? Math.max(0, loadMs - (this.#now - loader.dispatchedAt)) : loadMs;
 	}
 }
 
 function insertSorted(values: number[], value: number): void {
-	let index = values.length;
-	while (index > 0 && values[index - 1]! > value) {
-		index--;
+	let low = 0;
+	let high = values.length;
+	while (low < high) {
+		const middle = (low + high) >>> 1;
+		if (values[middle]! <= value) {
+			low = middle + 1;
+		} else {
+			high = middle;
+		}
 	}
 
-	values.splice(index, 0, value);
+	values.splice(low, 0, value);
 }

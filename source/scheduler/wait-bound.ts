@@ -47,12 +47,7 @@ export function costAndDeadline(
 	let slots = 0;
 	let loadMs = 0;
 	for (const view of instances) {
-		const timeline = new VirtualInstance(view, costs, now);
-		const concurrency = Math.max(1, view.running.length);
-		for (const running of view.running) {
-			runningRemainingMs += timeline.remainingMs(running, concurrency);
-		}
-
+		runningRemainingMs += view.remainingWorkMs ?? remainingWorkMs(view, costs, now);
 		slots += Math.max(1, view.slots);
 		if (request.model !== undefined) {
 			loadMs = Math.max(loadMs, costs.loadMs(view.id, request.model));
@@ -60,4 +55,16 @@ export function costAndDeadline(
 	}
 
 	return {costMs, enqueuedAt: now, deadlineAt: now + waitBoundMs({queuedWorkMs, runningRemainingMs, slots, loadMs})};
+}
+
+/** Expected work left of what runs on an instance, ms, worked out request by request (when no ledger keeps the sum). */
+function remainingWorkMs(view: InstanceView, costs: CostModel, now: number): number {
+	const timeline = new VirtualInstance(view, costs, now);
+	const concurrency = Math.max(1, view.running.length);
+	let total = 0;
+	for (const running of view.running) {
+		total += timeline.remainingMs(running, concurrency);
+	}
+
+	return total;
 }

@@ -1,5 +1,5 @@
 /**
- * A discrete-event simulation of a fleet on a virtual clock, driven by the real ScheduledQueue and Estimator:
+ * A discrete-event simulation of a fleet on a virtual clock, driven by the real FleetQueue, planner and Estimator:
  * GPUs follow the doubles' law (each of n busy slots gets rate / n^0.4), a model not resident loads first, and
  * at most maxLoadedModels stay resident (the least recently used idle one is evicted). No sockets, no timers:
  * deterministic, so tests can assert what the policy does, not how fast a machine is.
@@ -7,9 +7,10 @@
 import {normalizeModelName} from '../../source/ollama/model-name.js';
 import {completionMetrics} from '../../source/ollama/completion-metrics.js';
 import {Estimator} from '../../source/scheduler/estimator.js';
+import {FleetQueue, type Granted, type QueueJob} from '../../source/scheduler/fleet-queue.js';
 import type {InstanceView, RunningRequest} from '../../source/scheduler/plan-types.js';
+import {plannerFor, type Strategy} from '../../source/scheduler/planners/planner-for.js';
 import type {RouteReason} from '../../source/scheduler/route-reason.js';
-import {ScheduledQueue, type Granted, type ScheduledRequest} from '../../source/scheduler/scheduled-queue.js';
 
 export type SimGpu = {id: string; tokensPerSecond: number; slots: number; maxLoadedModels: number; loadMs: number; initialModels?: string[]};
 export type SimRequest = {client: string; model: string; tokens: number; weight?: number};
@@ -24,7 +25,7 @@ export type SimResult = SimArrival & {
 	deadlineAt: number;
 };
 
-type Job = ScheduledRequest & {arrival: SimArrival; done: (result: SimResult) => void};
+type Job = QueueJob & {arrival: SimArrival; done: (result: SimResult) => void};
 type Run = {job: Job; granted: Granted; remaining: number; startedAt: number; readyAt: number; firstTokenAt: number | undefined; cold: boolean; busyIntegral: number};
 type GpuState = Omit<SimGpu, 'initialModels'> & {runs: Run[]; resident: Map<string, {lastUsedAt: number; readyAt: number}>; speedFactor: number; advancedAt: number};
 
@@ -34,16 +35,17 @@ export class FleetSim {
 	readonly results: SimResult[] = [];
 	loads = 0;
 	readonly #gpus: GpuState[];
-	readonly #queue: ScheduledQueue<Job>;
+	readonly #queue: FleetQueue<Job>;
 	#events: Array<{at: number; run: () => void; cancelled?: boolean}> = [];
 
-	constructor(gpus: SimGpu[]) {
+	constructor(gpus: SimGpu[], strategy: Strategy = 'fastest') {
 		this.#gpus = gpus.map(gpu => ({...gpu, runs: [], resident: new Map((gpu.initialModels ?? []).map(model => [normalizeModelName(model), {lastUsedAt: 0, readyAt: 0}])), speedFactor: 1, advancedAt: 0}));
-		this.#queue = new ScheduledQueue<Job>({
+		this.#queue = new FleetQueue<Job>({
 			maxQueue: 100_000,
+			planner: plannerFor(strategy, {affinityWaitMs: 3000}),
 			instances: () => this.#gpus.map(gpu => this.#view(gpu)),
 			costs: this.estimator,
-			reserve: (job, granted) => this.#start(job, granted),
+			grant: (job, granted) => this.#start(job, granted),
 			noInstance: () => ({action: 'fail', error: new Error('no instance')}),
 			now: () => this.now,
 			schedule: (ms, callback) => this.#at(this.now + ms, callback),
@@ -59,7 +61,8 @@ export class FleetSim {
 	}
 
 	submit(request: SimRequest, onDone?: (result: SimResult) => void): void {
-		const job: Job = {model: request.model, limit: request.tokens, clientId: request.client, weight: request.weight ?? 1, arrival: {...request, at: this.now}, done: onDone ?? (() => {})};
+		const facts = {model: normalizeModelName(request.model), clientId: request.client, weight: request.weight ?? 1, limit: request.tokens, promptTokens: undefined, numCtx: undefined};
+		const job: Job = {facts, arrival: {...request, at: this.now}, done: onDone ?? (() => {})};
 		this.#queue.acquire(job).catch(() => {});
 	}
 
@@ -115,8 +118,8 @@ export class FleetSim {
 	#view(gpu: GpuState): InstanceView {
 		this.#advance(gpu);
 		const running: RunningRequest[] = gpu.runs.map(run => ({
-			model: run.job.arrival.model,
-			clientId: run.job.clientId,
+			model: run.job.facts.model,
+			clientId: run.job.facts.clientId,
 			dispatchedAt: run.startedAt,
 			firstTokenAt: run.firstTokenAt,
 			producedTokens: run.job.arrival.tokens - run.remaining,
@@ -207,7 +210,7 @@ export class FleetSim {
 
 			this.estimator.recordCompletion({
 				instanceId: gpu.id,
-				model: arrival.model,
+				model: job.facts.model!,
 				at: this.now,
 				metrics: completionMetrics({eval_count: arrival.tokens, eval_duration: decodeMs * 1e6, load_duration: (run.readyAt - run.startedAt) * 1e6, done_reason: 'length'}),
 				concurrency: decodeMs > 0 ? run.busyIntegral / decodeMs : 1,

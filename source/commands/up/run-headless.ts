@@ -1,4 +1,5 @@
-import type {LogFormat, Strategy} from '../cli-flags.js';
+import type {Strategy} from '../../scheduler/planners/planner-for.js';
+import type {LogFormat} from '../cli-flags.js';
 import {startHeadlessReporter} from './headless-reporter.js';
 import type {Fleet} from './compose-fleet.js';
 import type {Preflight} from './preflight.js';

@@ -1,6 +1,6 @@
+import {strategies, type Strategy} from '../../scheduler/planners/planner-for.js';
 import {
-	defaultMaxQueue, defaultPort, logFormats, parseChoice, parseCount, parseHost, parsePort, strategies, stringFlag,
-	type LogFormat, type Strategy,
+	defaultMaxQueue, defaultPort, logFormats, parseChoice, parseCount, parseHost, parsePort, stringFlag, type LogFormat,
 } from '../cli-flags.js';
 import {resolveStateDir} from '../../supervisor/state-dir.js';
 import {parsePreloadSpec, type PreloadEntry} from '../../fleet/preload.js';

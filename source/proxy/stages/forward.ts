@@ -5,6 +5,7 @@ import type {Attempt, Exchange} from '../exchange.js';
 import type {Lane, Lanes} from '../lanes.js';
 import type {LoadedModels} from '../loaded-models.js';
 import type {Placement} from '../placement.js';
+import type {Slot} from '../../scheduler/slot-ledger.js';
 import type {RollingCounter} from '../rolling-counter.js';
 import {Relay, type Outcome} from './relay.js';
 
@@ -62,9 +63,11 @@ export class Forwarder {
 		this.#httpProxy.on('error', () => {});
 	}
 
-	dispatch(exchange: Exchange, lane: Lane): void {
+	/** Sends one attempt to the lane; a request that takes a slot brings the one placement gave it there. */
+	dispatch(exchange: Exchange, lane: Lane, slot?: Slot): void {
 		const attempt: Attempt = {
 			lane,
+			slot,
 			dispatchedAt: Date.now(),
 			proxyReq: undefined,
 			proxyRes: undefined,
@@ -74,9 +77,6 @@ export class Forwarder {
 		exchange.current = attempt;
 		exchange.tried.add(lane.id);
 		exchange.attempts++;
-		if (exchange.route.usesSlot && exchange.model !== undefined) {
-			this.#options.loaded.begin(lane.id, exchange.model);
-		}
 
 		const {req} = exchange;
 		const {headers} = req;
@@ -159,20 +159,16 @@ export class Forwarder {
 		attempt.settled = true;
 		const {lane} = attempt;
 		const now = Date.now();
-		if (exchange.route.usesSlot) {
-			lane.inFlight = Math.max(0, lane.inFlight - 1);
+		if (attempt.slot) {
 			const status = attempt.proxyRes?.statusCode ?? 0;
-			this.#options.placement.release(exchange, {
-				succeeded: outcome === 'completed' && status >= 200 && status < 300,
-				final: exchange.finalChunk,
-				outputTokens: exchange.outputTokens,
-				firstTokenAt: exchange.firstByteAt,
-			});
-			if (exchange.model !== undefined) {
+			const succeeded = outcome === 'completed' && status >= 200 && status < 300;
+			const {model} = attempt.slot.facts;
+			if (model !== undefined) {
 				// A 4xx (an unknown model, say) loads nothing.
-				const loaded = outcome === 'completed' && (attempt.proxyRes?.statusCode ?? 0) < 300;
-				this.#options.loaded.end(lane.id, exchange.model, now, loaded ? (exchange.unloadsAfter ? 'unloaded' : 'loaded') : 'unknown');
+				this.#options.loaded.ended(lane.id, model, now, succeeded ? (exchange.unloadsAfter ? 'unloaded' : 'loaded') : 'unknown');
 			}
+
+			this.#options.placement.release(attempt.slot, {succeeded, final: exchange.finalChunk, outputTokens: exchange.outputTokens, firstTokenAt: exchange.firstByteAt}, now);
 		}
 
 		if (outcome === 'completed') {
@@ -185,7 +181,6 @@ export class Forwarder {
 			}
 		}
 
-		this.#options.placement.pump();
 		this.#options.onChange();
 	}
 

@@ -1,13 +1,9 @@
 import {QueueAbortedError, QueueFullError} from '../../scheduler/queue-errors.js';
-import {clientOf} from '../client-identity.js';
-import {requestWork} from '../request-work.js';
 import type {Exchange} from '../exchange.js';
 import type {Lanes} from '../lanes.js';
 import type {Placement} from '../placement.js';
 import type {FleetWide} from './fleet-wide.js';
 import type {Forwarder} from './forward.js';
-
-const noFacts = {clientId: '', weight: 1, limit: undefined, promptTokens: undefined};
 
 export type ModelRequestOptions = {
 	lanes: Lanes;
@@ -60,19 +56,15 @@ export class ModelRequestHandler {
 		}
 
 		const {placement} = this.#options;
-		let instanceId: string;
+		let placed;
 		try {
-			const placed = await placement.place({
-				model: exchange.model,
-				token: exchange,
-				// Only the learned scheduler reads these (who sent it, how much it asks for).
-				facts: placement.learns ? {...clientOf(exchange.req.headers, exchange.req.socket.remoteAddress), ...requestWork(exchange.body)} : noFacts,
-				progress: {producedTokens: () => exchange.streamedTokens, firstTokenAt: () => exchange.firstByteAt},
+			placed = await placement.place({
+				facts: exchange.facts,
+				progress: exchange,
 				waitSignal: () => exchange.signal,
 				exclude: exchange.tried,
 				front: retry,
 			});
-			instanceId = placed.instanceId;
 			exchange.placementReason = placed.route;
 		} catch (error) {
 			if (error instanceof QueueAbortedError || exchange.clientGone) {
@@ -93,17 +85,17 @@ export class ModelRequestHandler {
 			exchange.queueWaitMs = Date.now() - exchange.arrivedAt;
 		}
 
-		const lane = this.#options.lanes.get(instanceId);
-		if (exchange.clientGone) {
-			if (lane) {
-				lane.inFlight--;
-				placement.release(exchange, undefined);
-				placement.pump();
+		const lane = this.#options.lanes.get(placed.slot.instanceId);
+		if (exchange.clientGone || !lane) {
+			// Gone while it was granted (or the instance left the fleet in that instant): the slot goes straight back.
+			placement.release(placed.slot, undefined);
+			if (!exchange.clientGone) {
+				exchange.reject(503, this.#options.lanes.noneReadyMessage());
 			}
 
 			return;
 		}
 
-		this.#options.forwarder.dispatch(exchange, lane!);
+		this.#options.forwarder.dispatch(exchange, lane, placed.slot);
 	}
 }

@@ -1,16 +1,68 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import {chooseInstance, type CandidateLoad, type RoutingInput} from '../source/scheduler/routing-policy.js';
+import {normalizeModelName} from '../source/ollama/model-name.js';
+import type {CostModel, InstanceView, Plan, RunningRequest} from '../source/scheduler/plan-types.js';
+import {leastBusyPlanner} from '../source/scheduler/planners/least-busy.js';
+import {planRoundRobin} from '../source/scheduler/planners/round-robin.js';
 
-function instance(id: string, fields: Partial<CandidateLoad> = {}): CandidateLoad {
+/** The fixed strategies, one request at a time: least-busy (with its affinity wait) and round-robin. */
+
+type Candidate = {instanceId: string; inFlight: number; capacity: number; loadedModels: string[]; freeMemoryMiB: number | undefined; penalized: boolean};
+type Choice = {
+	model?: string | undefined;
+	strategy?: 'least-busy' | 'round-robin';
+	cursor?: number;
+	waitedMs?: number;
+	affinityWaitMs?: number;
+	spillWhereItFits?: boolean;
+	modelSizeMiB?: number;
+};
+type Decision = {action: 'dispatch'; instanceId: string; cursor: number; reason: string} | {action: 'wait'; retryInMs: number | undefined} | {action: 'none-available'};
+
+const now = 1_000_000;
+const noCosts = {} as CostModel;
+
+function instance(id: string, fields: Partial<Candidate> = {}): Candidate {
 	return {instanceId: id, inFlight: 0, capacity: 1, loadedModels: [], freeMemoryMiB: undefined, penalized: false, ...fields};
 }
 
-function choose(candidates: CandidateLoad[], fields: Partial<RoutingInput> = {}) {
-	return chooseInstance({model: 'llama3', candidates, strategy: 'least-busy', cursor: 0, waitedMs: 0, affinityWaitMs: 0, ...fields});
+function busy(count: number): RunningRequest[] {
+	return Array.from({length: count}, () => ({model: undefined, dispatchedAt: now, firstTokenAt: undefined, producedTokens: 0, limit: undefined, promptTokens: undefined, coldStart: false}));
 }
 
-function chosen(candidates: CandidateLoad[], fields: Partial<RoutingInput> = {}): string {
+function view(candidate: Candidate): InstanceView {
+	return {
+		id: candidate.instanceId,
+		slots: candidate.capacity,
+		running: busy(candidate.inFlight),
+		resident: candidate.loadedModels.map(model => ({model: normalizeModelName(model), sizeMiB: undefined, loading: false, lastUsedAt: 0})),
+		freeMemoryMiB: candidate.freeMemoryMiB,
+		maxLoadedModels: undefined,
+		penalized: candidate.penalized,
+	};
+}
+
+/** One request (model llama3 unless given) planned alone on these instances. */
+function choose(candidates: Candidate[], fields: Choice = {}): Decision {
+	const model = 'model' in fields ? fields.model : 'llama3';
+	const planner = fields.strategy === 'round-robin' ? planRoundRobin : leastBusyPlanner({affinityWaitMs: fields.affinityWaitMs ?? 0, spillWhereItFits: fields.spillWhereItFits});
+	const plan: Plan = planner({
+		now,
+		instances: candidates.map(candidate => view(candidate)),
+		waiting: [{id: 1, model: model ? normalizeModelName(model) : undefined, enqueuedAt: now - (fields.waitedMs ?? 0), limit: undefined, promptTokens: undefined, modelNeedMiB: fields.modelSizeMiB, exclude: new Set(), overdue: false}],
+		costs: noCosts,
+		rotation: fields.cursor ?? 0,
+		planAll: true,
+	});
+	const placed = plan.dispatch[0];
+	if (placed) {
+		return {action: 'dispatch', instanceId: placed.instanceId, cursor: plan.rotation!, reason: placed.reason};
+	}
+
+	return plan.waiting.length > 0 || plan.dispatch.length === 0 && candidates.length > 0 ? {action: 'wait', retryInMs: plan.retryInMs} : {action: 'none-available'};
+}
+
+function chosen(candidates: Candidate[], fields: Choice = {}): string {
 	const decision = choose(candidates, fields);
 	assert.equal(decision.action, 'dispatch', JSON.stringify(decision));
 	return decision.action === 'dispatch' ? decision.instanceId : '';
@@ -21,11 +73,21 @@ describe('least-busy routing', () => {
 		assert.deepEqual(choose([]), {action: 'none-available'});
 	});
 
+	test('a request past its bound takes a free slot at once, without the affinity wait', () => {
+		const plan = leastBusyPlanner({affinityWaitMs: 5000})({
+			now,
+			instances: [view(instance('gpu0', {inFlight: 1, loadedModels: ['llama3']})), view(instance('gpu1'))],
+			waiting: [{id: 1, model: 'llama3:latest', enqueuedAt: now, limit: undefined, promptTokens: undefined, modelNeedMiB: undefined, exclude: new Set(), overdue: true}],
+			costs: noCosts,
+		});
+		assert.equal(plan.dispatch[0]?.instanceId, 'gpu1');
+	});
+
 	test('a free instance with the model loaded wins over an idler one without it', () => {
 		const candidates = [instance('gpu0', {inFlight: 0}), instance('gpu1', {inFlight: 1, capacity: 4, loadedModels: ['llama3:latest']})];
 		assert.equal(chosen(candidates), 'gpu1');
 		const decision = choose(candidates);
-		assert.equal(decision.action === 'dispatch' && decision.reason, 'model-loaded');
+		assert.equal(decision.action === 'dispatch' && decision.reason, 'warm');
 	});
 
 	test('model names match with or without the implicit :latest tag and in any case', () => {
@@ -34,7 +96,7 @@ describe('least-busy routing', () => {
 		assert.equal(chosen([instance('gpu0'), instance('gpu1', {loadedModels: ['qwen2.5:7b']})], {model: 'qwen2.5:7b'}), 'gpu1');
 		// A different tag is a different model.
 		const other = choose([instance('gpu0', {inFlight: 1, capacity: 2}), instance('gpu1', {loadedModels: ['llama3:8b']})], {model: 'llama3:70b'});
-		assert.equal(other.action === 'dispatch' && other.reason, 'free-slot');
+		assert.equal(other.action === 'dispatch' && other.reason, 'cold-load');
 	});
 
 	test('among instances with the model, the one with fewest in flight', () => {
@@ -58,11 +120,10 @@ describe('least-busy routing', () => {
 	test('ties rotate from the cursor, so a recovered instance gets traffic too', () => {
 		const candidates = [instance('gpu0'), instance('gpu1'), instance('gpu2')];
 		const first = choose(candidates, {cursor: 0});
-		assert.deepEqual(first, {action: 'dispatch', instanceId: 'gpu0', cursor: 1, reason: 'free-slot'});
+		assert.deepEqual(first, {action: 'dispatch', instanceId: 'gpu0', cursor: 1, reason: 'cold-load'});
 		assert.equal(chosen(candidates, {cursor: 1}), 'gpu1');
 		assert.equal(chosen(candidates, {cursor: 2}), 'gpu2');
 		assert.equal(chosen(candidates, {cursor: 3}), 'gpu0');
-		assert.equal(chosen(candidates, {cursor: -1}), 'gpu2');
 	});
 
 	test('rotation walks only the tied instances', () => {
@@ -148,20 +209,25 @@ describe('affinity wait (two models)', () => {
 });
 
 describe('round-robin', () => {
-	test('plain rotation, ignoring load and loaded models', () => {
+	test('plain rotation, ignoring load and loaded models, over the instances with a free slot', () => {
 		const candidates = [
-			instance('gpu0', {inFlight: 5, loadedModels: []}),
+			instance('gpu0', {inFlight: 1, capacity: 2}),
 			instance('gpu1', {loadedModels: ['llama3']}),
 			instance('gpu2'),
+			instance('gpu3', {inFlight: 1}),
 		];
 		const order = [0, 1, 2, 3].map(cursor => chosen(candidates, {strategy: 'round-robin', cursor}));
-		assert.deepEqual(order, ['gpu0', 'gpu1', 'gpu2', 'gpu0']);
+		assert.deepEqual(order, ['gpu0', 'gpu1', 'gpu2', 'gpu0'], 'gpu3 is full');
 		assert.deepEqual(choose(candidates, {strategy: 'round-robin', cursor: 2}), {
 			action: 'dispatch',
 			instanceId: 'gpu2',
 			cursor: 3,
 			reason: 'rotation',
 		});
+	});
+
+	test('a full fleet: the request waits for a slot (it is not piled onto a busy instance)', () => {
+		assert.deepEqual(choose([instance('gpu0', {inFlight: 1}), instance('gpu1', {inFlight: 2, capacity: 2})], {strategy: 'round-robin'}), {action: 'wait', retryInMs: undefined});
 	});
 
 	test('skips penalized instances unless all are', () => {
@@ -174,7 +240,7 @@ describe('round-robin', () => {
 
 describe('exhaustive small fleets', () => {
 	// Every combination of 3 instances × in flight 0..2 (capacity 2) × model loaded or not × penalized or not.
-	const states: CandidateLoad[][] = [];
+	const states: Candidate[][] = [];
 	const options = [];
 	for (let inFlight = 0; inFlight <= 2; inFlight++) {
 		for (const loaded of [false, true]) {

@@ -1,9 +1,8 @@
-import {compareForColdLoad} from './cold-load.js';
-import {normalizeModelName} from '../ollama/model-name.js';
-import type {Plan, PlanInput, Placement, WaitingCounts, WaitingRequest} from './plan-types.js';
-import type {RouteReason} from './route-reason.js';
-import {SlotReservations} from './slot-reservations.js';
-import {VirtualInstance, type Estimate, type Work} from './virtual-instance.js';
+import {compareForColdLoad} from '../cold-load.js';
+import {defaultConsidered, freeSlotsOf, type Plan, type PlanInput, type Placement, type WaitingCounts, type WaitingRequest} from '../plan-types.js';
+import type {RouteReason} from '../route-reason.js';
+import {SlotReservations} from '../slot-reservations.js';
+import {VirtualInstance, type Estimate, type Work} from '../virtual-instance.js';
 
 /**
  * Decides, for the waiting requests in their fair order, where each finishes soonest — list scheduling by earliest
@@ -11,16 +10,16 @@ import {VirtualInstance, type Estimate, type Work} from './virtual-instance.js';
  * this plan already put there), plus the model's load if it is not resident (waiting for the models it evicts
  * to go idle), plus its service time at that instance's speed; plus the delay the load imposes on the requests
  * that want the evicted models. A request whose best slot is free now is dispatched; one whose best slot is
- * busy keeps that slot in the plan (so later requests plan around it) and waits. Pure and O(considered ×
- * instances × slots).
+ * busy keeps that slot in the plan (so later requests plan around it) and waits. Once no slot is free now nothing
+ * more can start, so the plan stops there: its cost follows the free slots, not the queue's length.
  */
-export function planDispatch(input: PlanInput): Plan {
+export function planFastest(input: PlanInput): Plan {
 	const {now, costs} = input;
 	const healthy = input.instances.filter(instance => !instance.penalized);
 	const views = healthy.length > 0 ? healthy : input.instances;
 	const instances = views.map(view => new VirtualInstance(view, costs, now));
 	const totalSlots = instances.reduce((sum, instance) => sum + instance.slots, 0);
-	const maxConsidered = input.maxConsidered ?? Math.max(16, 4 * totalSlots);
+	const maxConsidered = input.maxConsidered ?? defaultConsidered(views);
 
 	const counts = input.waitingCounts ?? countWaiting(input.waiting);
 	const waitingFor = new Map(counts.byModel);
@@ -38,10 +37,15 @@ export function planDispatch(input: PlanInput): Plan {
 	};
 
 	const reservations = new SlotReservations(input.clients ?? [], counts.byClient, views, totalSlots);
-	let freeNow = views.reduce((sum, view) => sum + Math.max(0, Math.max(1, view.slots) - view.running.length), 0);
+	let freeNow = views.reduce((sum, view) => sum + freeSlotsOf(view), 0);
 	const plan: Plan = {dispatch: [], waiting: [], retryInMs: undefined, unplaceable: []};
 	let nextRetryAt = Number.POSITIVE_INFINITY;
-	for (const request of input.waiting.slice(0, maxConsidered)) {
+	let considered = 0;
+	for (const request of input.waiting) {
+		if (considered++ >= maxConsidered || (freeNow <= 0 && !input.planAll)) {
+			break;
+		}
+
 		const eligible = instances.filter(instance => !request.exclude.has(instance.id));
 		if (eligible.length === 0) {
 			plan.unplaceable.push(request.id);
@@ -60,8 +64,7 @@ export function planDispatch(input: PlanInput): Plan {
 		}
 
 		if (request.model !== undefined) {
-			const model = normalizeModelName(request.model);
-			waitingFor.set(model, Math.max(0, (waitingFor.get(model) ?? 0) - 1));
+			waitingFor.set(request.model, Math.max(0, (waitingFor.get(request.model) ?? 0) - 1));
 		}
 
 		choice.instance.commit(work, choice.estimate);
@@ -88,14 +91,13 @@ const reuseHorizonMs = 30_000;
 /** Only a speed difference this large is worth naming in the route header (estimates wobble by a few %). */
 const clearlyFaster = 1.1;
 
-/** Waiting requests per model (normalised) and per client. */
+/** Waiting requests per model and per client. */
 export function countWaiting(waiting: readonly WaitingRequest[]): WaitingCounts {
 	const byModel = new Map<string, number>();
 	const byClient = new Map<string, number>();
 	for (const request of waiting) {
 		if (request.model !== undefined) {
-			const model = normalizeModelName(request.model);
-			byModel.set(model, (byModel.get(model) ?? 0) + 1);
+			byModel.set(request.model, (byModel.get(request.model) ?? 0) + 1);
 		}
 
 		if (request.clientId !== undefined) {
