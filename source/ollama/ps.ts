@@ -7,6 +7,8 @@ export type LoadedModel = {
 	sizeVramBytes: number;
 	/** ISO date from /api/ps `expires_at`. */
 	expiresAt: string | undefined;
+	/** The per-slot context it was loaded with (/api/ps `context_length`); absent from old servers. */
+	contextLength?: number | undefined;
 };
 
 /** The `models` array of an /api/ps answer (empty for anything else). */
@@ -29,5 +31,6 @@ export function toLoadedModel(entry: unknown): LoadedModel {
 		sizeBytes: typeof fields['size'] === 'number' ? fields['size'] : 0,
 		sizeVramBytes: typeof fields['size_vram'] === 'number' ? fields['size_vram'] : 0,
 		expiresAt: typeof fields['expires_at'] === 'string' ? fields['expires_at'] : undefined,
+		...(typeof fields['context_length'] === 'number' ? {contextLength: fields['context_length']} : {}),
 	};
 }
