@@ -3,7 +3,9 @@ import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import {describe, test} from 'node:test';
 import {fileURLToPath} from 'node:url';
+import {isModelLoadFailure} from '../source/ollama/api-error.js';
 import {cloudSourceOf, isCloudModel} from '../source/ollama/cloud-model.js';
+import {readPsTimeout} from '../source/ollama/ps.js';
 import {evaluatedPromptTokens, completionMetrics} from '../source/ollama/completion-metrics.js';
 import {defaultContextFor, effectiveContext} from '../source/ollama/default-context.js';
 import {evictionOrder} from '../source/ollama/eviction.js';
@@ -260,5 +262,23 @@ describe('prompt speed from uncached tokens (llm/llama_server.go:1503-1513)', ()
 		assert.equal(evaluatedPromptTokens(metrics, rulesFor('0.32.0')), undefined);
 		assert.equal(evaluatedPromptTokens(metrics, rulesFor('0.32.0'), 2000), 200);
 		assert.equal(evaluatedPromptTokens(metrics, rulesFor('0.32.0'), 20_000), 1000);
+	});
+});
+
+describe('item 11: a model that cannot load is the model\'s fault (routes.go:3107-3120)', () => {
+	test('Ollama\'s load failures, today\'s and 0.12\'s wording; anything else is the instance\'s', () => {
+		assert.ok(isModelLoadFailure(500, '{"error":"llama-server process has terminated: exit status 1: error loading model: unable to allocate CUDA0 buffer"}'));
+		assert.ok(isModelLoadFailure(500, '{"error":"llama runner process has terminated: exit status 2"}'));
+		assert.ok(isModelLoadFailure(500, '{"error":"timed out waiting for llama-server to start - progress 0.00"}'));
+		assert.ok(!isModelLoadFailure(500, 'Internal Server Error'));
+		assert.ok(!isModelLoadFailure(503, '{"error":"server busy, please try again.  maximum pending requests exceeded"}'));
+		assert.ok(!isModelLoadFailure(500, '{"error":"something else"}'));
+	});
+});
+
+describe('item 8: an /api/ps that does not answer in time', () => {
+	test('while a load or unload runs there: loading, not ill health', () => {
+		assert.equal(readPsTimeout({loadingOrUnloading: true}), 'loading');
+		assert.equal(readPsTimeout({loadingOrUnloading: false}), 'no-answer');
 	});
 });

@@ -34,3 +34,13 @@ export function toLoadedModel(entry: unknown): LoadedModel {
 		...(typeof fields['context_length'] === 'number' ? {contextLength: fields['context_length']} : {}),
 	};
 }
+
+/**
+ * What an /api/ps that did not answer within its timeout means. Since 0.32.4 /api/ps locks each runner and waits
+ * while one is being unloaded (sched.go:429-464, :1745-1785 at v0.33.0-rc2; up to a 5 s VRAM recovery wait), and
+ * newer servers are reported to wait for a whole load too: when a request is loading a model there, or one is being
+ * unloaded, the silence means busy (keep the last list, show the instance as loading), not ill health.
+ */
+export function readPsTimeout(instance: {loadingOrUnloading: boolean}): 'loading' | 'no-answer' {
+	return instance.loadingOrUnloading ? 'loading' : 'no-answer';
+}
