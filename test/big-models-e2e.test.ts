@@ -79,7 +79,10 @@ async function generate(port: number, model: string): Promise<{instance: string 
 
 describe('big models and GPU groups: up --gpus 0+1,2 --preload over three 24 GB GPUs', () => {
 	const fleet = threeCardFleet();
-	const env = doublesEnv({...writeFleet(fleet), FAKE_OLLAMA_LOAD_MS: '800'});
+	// Pinned to 0.12 until the placement weighs each instance's own need (today's default context differs by VRAM: the
+	// pair gets 256k, the single GPU 32k, so "which instance holds it" is a per-instance answer; FleetMemory.modelSizeMiB
+	// gives it when asked with an instanceId). Unpin when the planner asks per instance.
+	const env = doublesEnv({...writeFleet(fleet), FAKE_OLLAMA_LOAD_MS: '800', FAKE_OLLAMA_VERSION: '0.12.3'});
 	let port: number;
 	let up: ReturnType<typeof run>;
 

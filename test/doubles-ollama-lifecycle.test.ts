@@ -48,7 +48,8 @@ describe('fake ollama process lifecycle', () => {
 
 	test('logs like the real server and pins itself to CUDA_VISIBLE_DEVICES', async t => {
 		const gpu = loadDefaultFleet().gpus[2]!;
-		const ollama = await startFakeOllama({gpu: gpu.uuid});
+		// 0.12's log lines (UUID ids, lower-case library); today's: doubles-ollama-today.test.ts.
+		const ollama = await startFakeOllama({gpu: gpu.uuid, env: doublesEnv({FAKE_OLLAMA_VERSION: '0.12.3'})});
 		t.after(() => ollama.stop());
 		const log = ollama.stderr();
 		assert.match(log, new RegExp(`level=INFO source=routes\\.go:\\d+ msg="Listening on 127\\.0\\.0\\.1:${ollama.port} \\(version \\d+\\.\\d+\\.\\d+\\)"`));
@@ -59,7 +60,8 @@ describe('fake ollama process lifecycle', () => {
 	});
 
 	test('without CUDA devices it runs on the CPU', async t => {
-		const ollama = await startFakeOllama({gpu: ''});
+		// 0.12's CPU line; today's: doubles-ollama-today.test.ts.
+		const ollama = await startFakeOllama({gpu: '', env: doublesEnv({FAKE_OLLAMA_VERSION: '0.12.3'})});
 		t.after(() => ollama.stop());
 		assert.match(ollama.stderr(), /msg="no compatible GPUs were discovered"/);
 		await fetch(`${ollama.url}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'llama3.2:3b'})});
@@ -104,7 +106,8 @@ describe('fake ollama process lifecycle', () => {
 		assert.match(list.stdout, /^NAME +ID +SIZE +MODIFIED/);
 		assert.match(list.stdout, /\nllama3\.2:3b +a80c4f17acd5 +2\.0 GB/);
 		const ps = await run(['ps'], env);
-		assert.match(ps.stdout, /\nllama3\.2:3b +a80c4f17acd5 +\d\.\d GB +100% GPU +4096 +\d+ minutes from now/);
+		// Unpinned on the four default GPUs (76 GiB): today's default context is 256k, capped at the model's 131072.
+		assert.match(ps.stdout, /\nllama3\.2:3b +a80c4f17acd5 +\d+\.\d GB +100% GPU +131072 +\d+ minutes from now/);
 	});
 
 	test('crash-start: logs an error and exits 1 before listening', async () => {

@@ -44,7 +44,8 @@ async function generate(url: string, model: string, tokens: number): Promise<Fin
 describe('fake ollama memory account', () => {
 	test('an instance on two GPUs splits a model too big for one over both, and nvidia-smi shows it on both', async t => {
 		const fleet = bigModelFleet();
-		const env = doublesEnv(writeFleet(fleet));
+		// 0.12's split rule (fewest GPUs that hold it); today's group rule: doubles-ollama-today.test.ts.
+		const env = doublesEnv({...writeFleet(fleet), FAKE_OLLAMA_VERSION: '0.12.3'});
 		const ollama = await startFakeOllama({env, gpu: `${fleet.gpus[0]!.uuid},${fleet.gpus[1]!.uuid}`});
 		t.after(() => ollama.stop());
 		const before = await memoryUsedMiB(env);

@@ -71,7 +71,8 @@ describe('fake ollama scheduling', () => {
 	test('loading a model that does not fit evicts the least recently used idle one and kills its runner', async t => {
 		const fleet = loadDefaultFleet();
 		fleet.gpus = [{...fleet.gpus[3]!, memoryTotalMiB: 7000, reservedMiB: 100, baseUsedMiB: 0}];
-		const env = doublesEnv(writeFleet(fleet));
+		// The 0.12 mode's LRU eviction (Ollama itself evicts by keep_alive, then blob path: doubles-ollama-today.test.ts).
+		const env = doublesEnv({...writeFleet(fleet), FAKE_OLLAMA_VERSION: '0.12.3'});
 		const ollama = await startFakeOllama({env, gpu: fleet.gpus[0]!.uuid});
 		t.after(() => ollama.stop());
 		await post(`${ollama.url}/api/generate`, {model: 'nomic-embed-text'}).then(response => response.text());

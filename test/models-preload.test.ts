@@ -45,4 +45,54 @@ describe('--preload', () => {
 		assert.equal(lines[0], 'WARN --preload nope:1b: no such model is installed (ollama pull nope:1b first); not preloading it');
 		assert.match(lines[1]!, /^preloaded qwen2\.5:7b on gpu0 in \d+\.\d s$/);
 	});
+
+	it('an embedding model is preloaded through /api/embed (today /api/generate refuses it with 400); a cloud model is not loaded', async t => {
+		const ollama = await startFakeOllama({gpu: '0'});
+		t.after(() => ollama.stop());
+		const instance: InstanceSnapshot = {
+			id: 'gpu0', gpu: {index: 0, uuid: 'GPU-0', name: 'x', memoryTotalMiB: 24_564}, port: ollama.port, pid: undefined, state: 'ready', draining: false, capacity: 1,
+			restarts: 0, lastExitReason: undefined, startedAt: 0, readyAt: 0, nextRestartAt: undefined, crashLoop: false, logFile: '',
+		};
+		const refused = await fetch(`${ollama.url}/api/generate`, {method: 'POST', body: JSON.stringify({model: 'nomic-embed-text'})});
+		assert.equal(refused.status, 400, 'what a generate preload of an embedding model gets');
+		const lines: string[] = [];
+		const preloader = new Preloader({
+			entries: [{model: 'nomic-embed-text', count: undefined}, {model: 'glm-5.1:cloud', count: undefined}],
+			instances: () => [instance],
+			gpuSamples: () => [],
+			needMiB: () => 300,
+			describe: async model => (model.endsWith(':cloud') ? {completion: true, cloud: true} : {completion: false, cloud: false}),
+			installedModels: async () => ['nomic-embed-text:latest'],
+			info: message => lines.push(message),
+			warn: message => lines.push(`WARN ${message}`),
+		});
+		await preloader.run();
+		assert.equal(lines[0], '--preload glm-5.1:cloud: a cloud model, answered by ollama.com; nothing to load');
+		assert.match(lines[1]!, /^preloaded nomic-embed-text on gpu0 in \d+\.\d s$/);
+		const ps = ((await (await fetch(`${ollama.url}/api/ps`)).json()) as {models: Array<{name: string}>}).models.map(model => model.name);
+		assert.deepEqual(ps, ['nomic-embed-text:latest']);
+	});
+
+	it('model=N chooses by the need on each instance, which today differs with its VRAM', async () => {
+		const snapshot = (id: string, memoryTotalMiB: number): InstanceSnapshot => ({
+			id, gpu: {index: 0, uuid: `GPU-${id}`, name: 'x', memoryTotalMiB}, port: 1, pid: undefined, state: 'ready', draining: false, capacity: 1,
+			restarts: 0, lastExitReason: undefined, startedAt: 0, readyAt: 0, nextRestartAt: undefined, crashLoop: false, logFile: '',
+		});
+		// Say the 24 GiB card's tier (32k × 4 slots) needs 22.5 GiB of its 24 while the 16 GiB card's (4k) needs 5.3 GiB:
+		// the 16 GiB card has more room left after the load, though less free memory before it.
+		const instances = [snapshot('gpu0', 24_564), snapshot('gpu2', 16_376)];
+		const asked: string[] = [];
+		const preloader = new Preloader({
+			entries: [{model: 'llama3.1:8b', count: 1}],
+			instances: () => instances,
+			gpuSamples: () => [],
+			needMiB: (_model, instanceId) => (instanceId === 'gpu0' ? 23_000 : 5400),
+			installedModels: async () => ['llama3.1:8b'],
+			info: message => asked.push(message),
+			warn: message => asked.push(message),
+		});
+		await preloader.run();
+		// Port 1 refuses: the warning names where it was sent.
+		assert.match(asked[0]!, /llama3\.1:8b on gpu2: /);
+	});
 });

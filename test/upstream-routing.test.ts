@@ -69,7 +69,8 @@ describe('remote upstreams in the proxy', () => {
 			['remote1', '127.0.0.1', second.port, undefined, 'ready'],
 		]);
 		assert.equal(fleet.remoteDetails().get('remote0')!.kind, 'ollama');
-		assert.equal(fleet.remoteDetails().get('remote0')!.version, '0.12.3');
+		assert.equal(fleet.remoteDetails().get('remote0')!.version, '0.35.1');
+		assert.equal(remotes[0]!.ollamaVersion, '0.35.1', 'a plain Ollama\'s version picks its rules');
 	});
 
 	it('routes requests to the remotes, both of them under load', async () => {

@@ -8,13 +8,15 @@ import type {ColdLoadChoice} from '../scheduler/cold-load.js';
 import {suggestGpuGroup} from '../gpu/suggest-group.js';
 import {gpuSharePercent, isSpilled} from '../ollama/cpu-spill.js';
 import {describeSpill} from './cpu-spill.js';
-import {catalogSettingsFromEnv, ModelCatalog} from '../ollama/model-catalog.js';
+import {catalogSettingsFromEnv, ModelCatalog, type InstanceMemoryContext} from '../ollama/model-catalog.js';
 
 export type FleetMemoryOptions = {
 	instances: () => InstanceSnapshot[];
 	gpuSamples: () => GpuSample[];
 	env: NodeJS.ProcessEnv;
 	parallel: number | undefined;
+	/** `ollama --version` at start-up, for instances that have not said their own version yet. */
+	ollamaVersion?: string | undefined;
 	warn: (message: string) => void;
 	/** How long /api/tags is trusted before it is read again. Default 10 s. */
 	tagsMaxAgeMs?: number;
@@ -35,13 +37,40 @@ export class FleetMemory {
 
 	constructor(options: FleetMemoryOptions) {
 		this.#options = options;
-		this.catalog = new ModelCatalog(catalogSettingsFromEnv(options.env, options.parallel), async model => this.#ask('POST', '/api/show', JSON.stringify({model})));
+		this.catalog = new ModelCatalog(catalogSettingsFromEnv(options.env, options.parallel, options.ollamaVersion), async model => this.#ask('POST', '/api/show', JSON.stringify({model})));
 	}
 
-	/** The proxy's modelSizeMiB hook: what is known now; the first request for a model also starts finding out more. */
-	modelSizeMiB(model: string, numCtx?: number): number | undefined {
+	/**
+	 * The proxy's modelSizeMiB hook: what a cold load needs on `instanceId` by its Ollama's rules (version, VRAM tier,
+	 * free memory); without an instance, the most any ready instance would need. The first request for a model also
+	 * starts finding out more.
+	 */
+	modelSizeMiB(model: string, numCtx?: number, instanceId?: string): number | undefined {
 		void this.refresh(model);
-		return this.catalog.needMiB(model, numCtx === undefined ? {} : {numCtx});
+		if (instanceId !== undefined) {
+			return this.catalog.needMiB(model, {numCtx, instance: this.instanceContext(instanceId)});
+		}
+
+		const ready = this.#options.instances().filter(instance => instance.state === 'ready' || instance.state === 'draining');
+		const needs = ready.map(instance => this.catalog.needMiB(model, {numCtx, instance: this.instanceContext(instance.id)})).filter((need): need is number => need !== undefined);
+		return needs.length > 0 ? Math.max(...needs) : this.catalog.needMiB(model, {numCtx});
+	}
+
+	/** What the memory rules need to know of one instance: its Ollama version, its GPUs' sizes and free memory, its logged default context. */
+	instanceContext(instanceId: string): InstanceMemoryContext | undefined {
+		const instance = this.#options.instances().find(entry => entry.id === instanceId);
+		if (!instance) {
+			return undefined;
+		}
+
+		const gpus = instanceGpus(instance);
+		const free = instanceFreeMiB(instance, this.#options.gpuSamples());
+		return {
+			version: instance.ollamaVersion,
+			gpuTotalBytes: gpus.length > 0 && gpus.every(gpu => typeof gpu.memoryTotalMiB === 'number') ? gpus.map(gpu => (gpu.memoryTotalMiB ?? 0) * MiB) : (instance.gpu ? undefined : []),
+			freeBytes: free === undefined ? undefined : free * MiB,
+			defaultNumCtx: instance.defaultNumCtx,
+		};
 	}
 
 	/** The proxy's freeMemoryMiB hook: free memory over the instance's GPUs, from nvidia-smi. */
@@ -92,7 +121,7 @@ export class FleetMemory {
 
 		const current = new Set<string>();
 		for (const traffic of proxy.instances) {
-			this.catalog.observeLoaded(traffic.loadedModels.filter(model => !isSpilled(model)).map(model => ({name: model.name, size: model.sizeBytes})));
+			this.catalog.observeLoaded(traffic.loadedModels.filter(model => !isSpilled(model)).map(model => ({name: model.name, size: model.sizeBytes, context_length: model.contextLength})));
 			const instance = this.#options.instances().find(entry => entry.id === traffic.instanceId);
 			if (!instance?.gpu) {
 				continue;
@@ -148,6 +177,8 @@ export class FleetMemory {
 		throw new Error(`no ready instance answered ${path}`);
 	}
 }
+
+const MiB = 1024 * 1024;
 
 function formatGiB(mib: number): string {
 	return `${(mib / 1024).toFixed(1)} GiB`;

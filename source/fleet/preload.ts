@@ -36,8 +36,13 @@ export type PreloaderOptions = {
 	/** The instances, as the supervisor reports them. */
 	instances: () => InstanceSnapshot[];
 	gpuSamples: () => GpuSample[];
-	/** GPU memory the model needs, for choosing `=N` instances; undefined when unknown. */
-	needMiB: (model: string) => number | undefined;
+	/** GPU memory the model needs on that instance (by its Ollama's rules), for choosing `=N` instances; undefined when unknown. */
+	needMiB: (model: string, instanceId?: string) => number | undefined;
+	/**
+	 * What the model is: an embedding model (no `completion` capability) cannot be loaded through /api/generate, a cloud
+	 * model is not loaded at all. Undefined when not known (then it counts as a local completion model).
+	 */
+	describe?: (model: string) => Promise<{completion: boolean; cloud: boolean} | undefined>;
 	/** Installed models (/api/tags names) read from a ready instance. */
 	installedModels: () => Promise<string[]>;
 	info: (message: string) => void;
@@ -48,7 +53,10 @@ type PreloaderEvents = {change: []};
 
 /**
  * Loads the `--preload` models when the fleet starts, as `ollama run MODEL ""` would: an empty generate
- * request, which loads the model and keeps it for OLLAMA_KEEP_ALIVE like any request. `model=N` loads it on
+ * request, which loads the model and keeps it for OLLAMA_KEEP_ALIVE like any request. An embedding model gets
+ * `POST /api/embed {"model"}` instead: /api/generate refuses a model without the `completion` capability with 400
+ * before loading it (server/routes.go:448-469), while /api/embed without input loads any model (routes.go:854-865).
+ * A cloud model (answered by ollama.com) has nothing to load. `model=N` loads it on
  * the N instances with the most free GPU memory (counting what the other preloads will take). A model that is
  * not installed is reported and skipped; nothing here stops the fleet.
  */
@@ -107,6 +115,12 @@ export class Preloader extends TypedEmitter<PreloaderEvents> {
 		const plannedMiB = new Map<string, number>();
 		const loads: Array<Promise<void>> = [];
 		for (const {model, count} of this.#options.entries) {
+			const kind = await this.#options.describe?.(model).catch(() => undefined);
+			if (kind?.cloud) {
+				this.#options.info(`--preload ${model}: a cloud model, answered by ollama.com; nothing to load`);
+				continue;
+			}
+
 			if (!installed.has(normalizeModelName(model))) {
 				this.#options.warn(`--preload ${model}: no such model is installed (ollama pull ${model} first); not preloading it`);
 				continue;
@@ -118,7 +132,7 @@ export class Preloader extends TypedEmitter<PreloaderEvents> {
 			}
 
 			for (const instance of targets) {
-				loads.push(this.#load(instance, model));
+				loads.push(this.#load(instance, model, kind?.completion === false));
 			}
 		}
 
@@ -126,22 +140,25 @@ export class Preloader extends TypedEmitter<PreloaderEvents> {
 	}
 
 	#chooseByMemory(ready: InstanceSnapshot[], model: string, count: number, plannedMiB: Map<string, number>): InstanceSnapshot[] {
-		const need = this.#options.needMiB(model) ?? 0;
+		// What it needs differs by instance: today's Ollama sizes the context by the instance's VRAM.
+		const need = (instance: InstanceSnapshot) => this.#options.needMiB(model, instance.id) ?? 0;
 		const freeAfterPlans = (instance: InstanceSnapshot) => {
 			const free = instanceFreeMiB(instance, this.#options.gpuSamples())
 				?? instanceGpus(instance).reduce((sum, gpu) => sum + (gpu.memoryTotalMiB ?? 0), 0);
 			return free - (plannedMiB.get(instance.id) ?? 0);
 		};
 
-		const chosen = [...ready].sort((a, b) => freeAfterPlans(b) - freeAfterPlans(a)).slice(0, count);
+		// Where it fits first (most room left after it), then where it would spill least.
+		const room = (instance: InstanceSnapshot) => freeAfterPlans(instance) - need(instance);
+		const chosen = [...ready].sort((a, b) => room(b) - room(a)).slice(0, count);
 		for (const instance of chosen) {
-			plannedMiB.set(instance.id, (plannedMiB.get(instance.id) ?? 0) + need);
+			plannedMiB.set(instance.id, (plannedMiB.get(instance.id) ?? 0) + need(instance));
 		}
 
 		return chosen;
 	}
 
-	async #load(instance: InstanceSnapshot, model: string): Promise<void> {
+	async #load(instance: InstanceSnapshot, model: string, embeddingOnly: boolean): Promise<void> {
 		const models = this.#loading.get(instance.id) ?? new Set<string>();
 		this.#loading.set(instance.id, models);
 		models.add(model);
@@ -149,7 +166,7 @@ export class Preloader extends TypedEmitter<PreloaderEvents> {
 		const startedAt = Date.now();
 		try {
 			// No keep_alive: the instance's OLLAMA_KEEP_ALIVE applies, as for any request.
-			const reply = await upstreamRequest(upstreamHost(instance), instance.port, 'POST', '/api/generate', {body: JSON.stringify({model}), timeoutMs: 30 * 60_000});
+			const reply = await upstreamRequest(upstreamHost(instance), instance.port, 'POST', embeddingOnly ? '/api/embed' : '/api/generate', {body: JSON.stringify({model}), timeoutMs: 30 * 60_000});
 			if (reply.status === 200) {
 				this.#options.info(`preloaded ${model} on ${instance.id} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
 			} else {

@@ -87,3 +87,24 @@ function anthropicErrorType(status: number): string {
 		}
 	}
 }
+
+/**
+ * A 500 that says the model could not load is the model's fault, not the instance's: Ollama answers it from a live,
+ * healthy server, and the next request tries the load again (server/routes.go:3107-3120, llm/status.go:67-96,
+ * sched.go:580-587, :733-738 at v0.33.0-rc2; "llama runner" in 0.12). Such an answer must not take the instance out
+ * of rotation. A reset connection, no answer, or an error page not in Ollama's JSON shape is the instance's.
+ */
+export function isModelLoadFailure(status: number, body: string): boolean {
+	if (status !== 500) {
+		return false;
+	}
+
+	let message: unknown;
+	try {
+		message = (JSON.parse(body) as {error?: unknown}).error;
+	} catch {
+		return false;
+	}
+
+	return typeof message === 'string' && /llama[- ](server|runner) process (has terminated|no longer running)|timed out waiting for llama[- ](server|runner) to start|error starting llama[- ]server|error loading model|this model may be incompatible with your version of Ollama|unable to load model|out of memory|cudaMalloc failed/i.test(message);
+}

@@ -1,11 +1,16 @@
 import {isRecord} from '../shared/is-record.js';
+import type {OllamaRules} from './version-rules.js';
 
 /** What one finished generation says about the instance that ran it. Durations in ms. */
 export type CompletionMetrics = {
 	outputTokens: number | undefined;
 	/** Time spent generating outputTokens. */
 	decodeMs: number | undefined;
+	/** Ollama's prompt_eval_count: since v0.30.1 every prompt token, the ones its prompt cache held included. */
 	promptTokens: number | undefined;
+	/** prompt_eval_cached_count (0.33.3+): of promptTokens, those taken from the cache, which cost no promptMs. */
+	cachedPromptTokens?: number | undefined;
+	/** prompt_eval_duration: the time spent on the tokens not in the cache. */
 	promptMs: number | undefined;
 	/** Ollama's load_duration: large when this request had to wait for the model to load. */
 	loadMs: number | undefined;
@@ -36,6 +41,7 @@ export function completionMetrics(final: Record<string, unknown>, measured?: Mea
 			outputTokens: evalCount,
 			decodeMs: nanosToMs(numberField(final, 'eval_duration')),
 			promptTokens: numberField(final, 'prompt_eval_count'),
+			cachedPromptTokens: numberField(final, 'prompt_eval_cached_count'),
 			promptMs: nanosToMs(numberField(final, 'prompt_eval_duration')),
 			loadMs: nanosToMs(numberField(final, 'load_duration')),
 			hitLimit: final['done_reason'] === 'length',
@@ -55,6 +61,34 @@ export function completionMetrics(final: Record<string, unknown>, measured?: Mea
 		hitLimit: finishedAtLength(final),
 		timing: outputTokens !== undefined && measured ? 'measured' : 'none',
 	};
+}
+
+/**
+ * The prompt tokens that prompt_eval_duration was spent on, which is what a prompt speed must be learned from: since
+ * v0.30.1 prompt_eval_count counts the cached tokens too while the duration covers only the new ones
+ * (llm/llama_server.go:1503-1513, :1716-1727). With prompt_eval_cached_count (0.33.3+; captured from 0.34.1 and
+ * 0.35.1) that is count − cached; before v0.30.1 the count was the evaluated tokens; in between the cached share is
+ * not said, and is estimated from the duration at a known prompt speed (undefined without one: learn nothing).
+ */
+export function evaluatedPromptTokens(metrics: Pick<CompletionMetrics, 'promptTokens' | 'cachedPromptTokens' | 'promptMs'>, rules: OllamaRules, knownTokensPerSecond?: number): number | undefined {
+	const count = metrics.promptTokens;
+	if (count === undefined) {
+		return undefined;
+	}
+
+	if (metrics.cachedPromptTokens !== undefined) {
+		return Math.max(0, count - metrics.cachedPromptTokens);
+	}
+
+	if (!rules.promptCountIncludesCached) {
+		return count;
+	}
+
+	if (knownTokensPerSecond === undefined || !(knownTokensPerSecond > 0) || metrics.promptMs === undefined) {
+		return undefined;
+	}
+
+	return Math.min(count, Math.round((metrics.promptMs / 1000) * knownTokensPerSecond));
 }
 
 /**

@@ -1,4 +1,7 @@
 import {isRecord} from '../shared/is-record.js';
+import {effectiveContext} from './default-context.js';
+import {automaticBatch, batchSurcharge, predictServerVram} from './llama-server-memory.js';
+import type {OllamaRules} from './version-rules.js';
 
 /**
  * What a model needs on GPU before a cold load, as Ollama 0.12 estimates it for its llama.cpp runner
@@ -250,6 +253,86 @@ function numbersOf(value: unknown): number[] {
 
 	const single = numberOf(value);
 	return single === undefined ? [] : [single];
+}
+
+export type NeedInput = {
+	shape: ModelShape;
+	/** The model's file: /api/tags `size` (the GGUF blob plus a few KB of template and licence). */
+	fileBytes: number;
+	tensors?: TensorInfo[] | undefined;
+	/** The request's num_ctx, else the instance's default (default-context.ts); capped here at the trained context. */
+	numCtx: number;
+	/** The model's slots on that instance (slots.ts): the KV cache holds numCtx for each. */
+	numParallel: number;
+	/** An explicit num_batch; else Ollama's automatic one. */
+	numBatch?: number | undefined;
+	/** False for a model without the `completion` capability: no batch surcharge, one slot. Default true. */
+	completion?: boolean;
+	/** Vision models get at least 2048 tokens of context. */
+	vision?: boolean;
+	/** Free memory of the GPUs the model goes to, for the automatic batch (llama-server era). */
+	availableBytes?: number | undefined;
+	/** Flash attention off on a CUDA GPU (OLLAMA_FLASH_ATTENTION=0): batch 512, no surcharge (llama-server era). */
+	flashAttentionOffOnCuda?: boolean;
+	/** With flash attention off, a CUDA GPU of ≤ 8 GiB. */
+	smallCudaGpu?: boolean;
+	/** 0.12 only: GPUs it spreads over, OLLAMA_GPU_OVERHEAD, the KV cache type with flash attention on. */
+	gpuCount?: number;
+	gpuOverheadBytes?: number;
+	flashAttention?: boolean;
+	kvCacheType?: string | undefined;
+};
+
+export type MemoryNeed = {
+	/** Free memory (over the GPUs it goes to) the load needs: what Ollama compares before it evicts. */
+	needBytes: number;
+	/** What the model then holds on the GPU as far as Ollama predicts it (/api/ps reports the real figure). */
+	residentBytes: number;
+	/** The per-slot context the runner gets: /api/ps `context_length`. */
+	numCtx: number;
+	numParallel: number;
+	/** The generation batch (llama-server era), else 0.12's 512. */
+	batch: number;
+	formula: 'llama-server' | 'ollama-0.12';
+};
+
+/**
+ * What a cold load needs, by the rules of the instance's Ollama: since v0.30.0 the llama-server prediction, file size +
+ * f16 KV for num_ctx × slots (llm/llama_server.go:2681-2701) plus the batch surcharge (sched.go:536-542, :906-915);
+ * before, 0.12's per-layer estimate (estimateModelMemory).
+ */
+export function memoryNeedFor(input: NeedInput, rules: OllamaRules): MemoryNeed {
+	const numParallel = Math.max(1, Math.floor(input.numParallel) || 1);
+	const completion = input.completion ?? true;
+	if (rules.engine === 'go-runner') {
+		const estimate = estimateModelMemory(input.shape, input.fileBytes, input.tensors, {
+			numCtx: input.numCtx, numParallel, gpuCount: input.gpuCount, gpuOverheadBytes: input.gpuOverheadBytes,
+			flashAttention: input.flashAttention, kvCacheType: input.kvCacheType,
+		});
+		return {needBytes: estimate.fitBytes, residentBytes: estimate.vramBytes, numCtx: estimate.numCtx, numParallel, batch: Math.min(DEFAULT_BATCH, estimate.numCtx), formula: 'ollama-0.12'};
+	}
+
+	const numCtx = effectiveContext(input.numCtx, input.shape.trainContextLength, {vision: input.vision});
+	const ctxTokens = numCtx * numParallel;
+	const predicted = predictServerVram(input.fileBytes, {
+		blockCount: input.shape.blockCount, embeddingLength: input.shape.embeddingLength,
+		headCountMax: input.shape.headCount, headCountKvMin: input.shape.headCountKvMin,
+	}, ctxTokens);
+	let batch: number;
+	if (input.numBatch !== undefined && input.numBatch > 0) {
+		batch = Math.floor(input.numBatch);
+	} else if (completion) {
+		batch = automaticBatch({
+			ctxTokens, predictedBytes: predicted, availableBytes: input.availableBytes,
+			flashAttentionOffOnCuda: input.flashAttentionOffOnCuda, smallCudaGpu: input.smallCudaGpu,
+		});
+	} else {
+		// Embedding models: num_batch = min(2048, num_ctx) (llm/llama_server.go:76-105).
+		batch = Math.min(2048, numCtx);
+	}
+
+	const needBytes = predicted + (completion ? batchSurcharge(batch) : 0);
+	return {needBytes, residentBytes: needBytes, numCtx, numParallel, batch, formula: 'llama-server'};
 }
 
 export function bytesToMiB(bytes: number): number {

@@ -7,6 +7,8 @@ export type LoadedModel = {
 	sizeVramBytes: number;
 	/** ISO date from /api/ps `expires_at`. */
 	expiresAt: string | undefined;
+	/** The per-slot context it was loaded with (/api/ps `context_length`); absent from old servers. */
+	contextLength?: number | undefined;
 };
 
 /** The `models` array of an /api/ps answer (empty for anything else). */
@@ -29,5 +31,16 @@ export function toLoadedModel(entry: unknown): LoadedModel {
 		sizeBytes: typeof fields['size'] === 'number' ? fields['size'] : 0,
 		sizeVramBytes: typeof fields['size_vram'] === 'number' ? fields['size_vram'] : 0,
 		expiresAt: typeof fields['expires_at'] === 'string' ? fields['expires_at'] : undefined,
+		...(typeof fields['context_length'] === 'number' ? {contextLength: fields['context_length']} : {}),
 	};
+}
+
+/**
+ * What an /api/ps that did not answer within its timeout means. Since 0.32.4 /api/ps locks each runner and waits
+ * while one is being unloaded (sched.go:429-464, :1745-1785 at v0.33.0-rc2; up to a 5 s VRAM recovery wait), and
+ * newer servers are reported to wait for a whole load too: when a request is loading a model there, or one is being
+ * unloaded, the silence means busy (keep the last list, show the instance as loading), not ill health.
+ */
+export function readPsTimeout(instance: {loadingOrUnloading: boolean}): 'loading' | 'no-answer' {
+	return instance.loadingOrUnloading ? 'loading' : 'no-answer';
 }

@@ -36,14 +36,20 @@ export type OllamaProxyOptions = {
 	 * It runs before the API key check, so it applies its own rules.
 	 */
 	intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
-	/** GPU memory a model needs before a cold load, in MiB (source/fleet/fleet-memory.ts: the memory estimate); default: the largest size_vram /api/ps showed. */
-	modelSizeMiB?: (model: string, numCtx?: number) => number | undefined;
+	/**
+	 * GPU memory a model needs before a cold load, in MiB (source/fleet/fleet-memory.ts: the memory estimate by the
+	 * instance's Ollama version and VRAM); on `instanceId` when given, else the most any ready instance would need;
+	 * default: the largest size_vram /api/ps showed.
+	 */
+	modelSizeMiB?: (model: string, numCtx?: number, instanceId?: string) => number | undefined;
 	/** Free GPU memory of an instance, summed over its GPUs, from the telemetry; default: its total minus what /api/ps lists. */
 	freeMemoryMiB?: (instanceId: string) => number | undefined;
 	/** Told where each cold load goes and why (see source/scheduler/cold-load.ts). */
 	onColdLoad?: (model: string, choice: ColdLoadChoice, needMiB: number) => void;
 	/** When set, Ollama API requests need `Authorization: Bearer <apiKey>` (GET / stays open for health checks). */
 	apiKey?: string;
+	/** OLLAMA_ORIGINS: the proxy answers CORS as Ollama does (source/ollama/cors.ts) on everything it serves. */
+	origins?: string | undefined;
 	/** While no instance is ready but one is starting or restarting, requests wait this long for it before 503. Default 60 s. */
 	startWaitMs?: number;
 	/** From a request's first byte to the end of its headers; then 408. Default 30 s. */

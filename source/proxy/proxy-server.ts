@@ -75,7 +75,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 		this.#startWait = new StartWait(startWaitMs, () => this.#lanes.anyComingUp());
 		this.#bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? defaultBodyIdleTimeoutMs;
 
-		this.#admission = new Admission({listenHost: this.#host, intercept: options.intercept, apiKey: options.apiKey});
+		this.#admission = new Admission({listenHost: this.#host, intercept: options.intercept, apiKey: options.apiKey, origins: options.origins});
 		this.#lanes = new Lanes({
 			inFlight: instanceId => this.#slots.inFlight(instanceId),
 			penaltyMs: options.penaltyMs ?? 5000,

@@ -36,12 +36,23 @@ export type InstanceSnapshot = {
 	/** True when it crashed too often in a short time and is no longer restarted automatically. */
 	crashLoop: boolean;
 	logFile: string;
+	/**
+	 * The Ollama version the instance runs: from its "Listening on … (version X)" log line, then its /api/version once
+	 * ready (a remote upstream's from /api/version). source/ollama/version-rules.ts rulesFor() turns it into the rules
+	 * for memory, context, fit, slots, reload and eviction. Absent until known.
+	 */
+	ollamaVersion?: string | undefined;
+	/** The default num_ctx the instance logged ("vram-based default context", Ollama 0.15.5+); absent before. */
+	defaultNumCtx?: number | undefined;
+	/** What its GPU discovery found ("inference compute" lines): `CUDA` …, or `cpu` when it found no GPU. */
+	computeLibraries?: string[] | undefined;
 };
 
 /** A lifecycle event, one line in the headless log. */
 export type InstanceEvent = {
 	/** `unreachable`: a remote upstream stopped answering (it is not ours to restart). */
-	type: 'starting' | 'ready' | 'exited' | 'restarting' | 'hung' | 'crash-loop' | 'start-timeout' | 'stopping' | 'stopped' | 'draining' | 'undrained' | 'unreachable';
+	/** `gpu-missing`: an instance pinned to GPUs reported fewer of them (or the CPU) in its "inference compute" lines. */
+	type: 'starting' | 'ready' | 'exited' | 'restarting' | 'hung' | 'crash-loop' | 'start-timeout' | 'stopping' | 'stopped' | 'draining' | 'undrained' | 'unreachable' | 'gpu-missing';
 	instance: InstanceSnapshot;
 	/** Human-readable detail: exit reason, backoff delay, ... */
 	detail?: string;

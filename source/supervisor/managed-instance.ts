@@ -1,3 +1,6 @@
+import {upstreamRequest} from '../ollama/instance-client.js';
+import {isCpuCompute, isDiscoveryProgress, isDiscoveryStart, parseDefaultContextLine, parseInferenceCompute, parseListeningVersion, type InferenceCompute} from '../ollama/server-log.js';
+import {isRecord} from '../shared/is-record.js';
 import {probeOllama} from './health-probe.js';
 import type {InstanceEvent, InstanceSnapshot, InstanceState} from './instance-snapshot.js';
 import type {InstancePlan} from './instance-plan.js';
@@ -33,6 +36,12 @@ type Run = {
 	/** Set when we killed it for a reason of our own (hung, start-up timeout): the reason shown instead of the signal. */
 	killReason?: string;
 	timers: Set<NodeJS.Timeout>;
+	/** Until when it may take to answer GET /: extended while its log shows GPU discovery under way. */
+	startDeadline: number;
+	/** What its log said about the devices it found ("inference compute"). */
+	computes: InferenceCompute[];
+	/** Whether its devices were checked against its pin in this run. */
+	computeChecked: boolean;
 };
 
 /** One `ollama serve` kept alive: spawn, readiness, health, restart with backoff, crash loop, stop. */
@@ -58,6 +67,12 @@ export class ManagedInstance {
 	#restarting: Promise<void> | undefined;
 	/** Set by stop(): nothing starts this instance again. */
 	#stopRequested = false;
+	#ollamaVersion: string | undefined;
+	#defaultNumCtx: number | undefined;
+	#computeLibraries: string[] | undefined;
+	/** Restarts made because a pinned instance found no GPU; one is tried, then it is left running with the warning. */
+	#gpuMissingRestarts = 0;
+	#queuedStart = false;
 
 	constructor(options: ManagedInstanceOptions) {
 		this.#options = options;
@@ -78,16 +93,28 @@ export class ManagedInstance {
 	}
 
 	start(): void {
-		if (this.#run || this.#state !== 'stopped') {
+		if (this.#run || (this.#state !== 'stopped' && !this.#queuedStart)) {
 			return;
 		}
 
+		this.#queuedStart = false;
 		this.#spawn();
+	}
+
+	/** Shown as starting until start() spawns it (the supervisor starts instances one after another). */
+	queueStart(): void {
+		if (this.#run || this.#state !== 'stopped' || this.#stopRequested) {
+			return;
+		}
+
+		this.#queuedStart = true;
+		this.#setState('starting');
 	}
 
 	/** SIGTERM to the group, SIGKILL after the grace period (at once when forced); resolves once it has exited. */
 	async stop(force = false): Promise<void> {
 		this.#stopRequested = true;
+		this.#queuedStart = false;
 		this.#cancelRestartTimer();
 		if (!this.#run) {
 			if (this.#state !== 'stopped') {
@@ -171,10 +198,13 @@ export class ManagedInstance {
 			nextRestartAt: this.#nextRestartAt,
 			crashLoop: this.#crashLooping,
 			logFile,
+			...(this.#ollamaVersion === undefined ? {} : {ollamaVersion: this.#ollamaVersion}),
+			...(this.#defaultNumCtx === undefined ? {} : {defaultNumCtx: this.#defaultNumCtx}),
+			...(this.#computeLibraries === undefined ? {} : {computeLibraries: this.#computeLibraries}),
 		};
 	}
 
-	async #restartNow(): Promise<void> {
+	async #restartNow(why = 'on request'): Promise<void> {
 		this.#cancelRestartTimer();
 		this.#crashLooping = false;
 		this.#crashLoop.reset();
@@ -182,7 +212,7 @@ export class ManagedInstance {
 		if (this.#run) {
 			this.#afterExit = 'restart';
 			this.#setState('restarting');
-			this.#options.onEvent('restarting', 'on request');
+			this.#options.onEvent('restarting', why);
 			await this.#terminate(false);
 			if (this.#stopRequested) {
 				// A stop arrived meanwhile: it wins.
@@ -224,8 +254,9 @@ export class ManagedInstance {
 		const process = spawnOllamaServe(binary, env, line => {
 			this.#line(line);
 		});
-		const run: Run = {process, startedAt: Date.now(), timers: new Set()};
+		const run: Run = {process, startedAt: Date.now(), timers: new Set(), startDeadline: Date.now() + timings.startTimeoutMs, computes: [], computeChecked: false};
 		this.#run = run;
+		this.#computeLibraries = undefined;
 		this.#writeMarker(`started ${binary} serve, pid ${process.pid ?? '-'}, CUDA_VISIBLE_DEVICES=${env['CUDA_VISIBLE_DEVICES'] ?? ''} OLLAMA_HOST=${env['OLLAMA_HOST'] ?? ''}`);
 		this.#setState('starting');
 		this.#options.onProcessChange();
@@ -233,9 +264,7 @@ export class ManagedInstance {
 		void process.exited.then(reason => {
 			this.#onExit(run, reason);
 		});
-		this.#addTimer(run, () => {
-			this.#onStartTimeout(run);
-		}, timings.startTimeoutMs);
+		this.#armStartTimeout(run);
 		void this.#pollReadiness(run, plan.port);
 	}
 
@@ -266,6 +295,77 @@ export class ManagedInstance {
 			this.#failedStarts = 0;
 		}, timings.stableAfterMs);
 		this.#scheduleHealthCheck(run, 0);
+		void this.#readVersion(run);
+		this.#checkCompute(run);
+	}
+
+	/** Once per run, when ready: the version the server reports picks the rules (source/ollama/version-rules.ts). */
+	async #readVersion(run: Run): Promise<void> {
+		try {
+			const reply = await upstreamRequest('127.0.0.1', this.#options.plan.port, 'GET', '/api/version', {timeoutMs: this.#options.timings.healthTimeoutMs});
+			const parsed: unknown = JSON.parse(reply.body.toString('utf8'));
+			if (this.#run === run && reply.status === 200 && isRecord(parsed) && typeof parsed['version'] === 'string' && parsed['version'] !== this.#ollamaVersion) {
+				this.#ollamaVersion = parsed['version'];
+				this.#options.onChange();
+			}
+		} catch {
+			// The "Listening on" line already gave it, or the next start will.
+		}
+	}
+
+	/**
+	 * A GPU-pinned instance whose discovery found fewer GPUs than it was given (or only the CPU) runs models on the CPU,
+	 * many times slower. Since Ollama 0.30 the usual cause is discovery's validation pass, which sets
+	 * CUDA_VISIBLE_DEVICES to the device's ordinal and so deep-initialises the host's GPU 0 instead of the pinned one
+	 * (discover/runner.go:127-206, ml/device.go:631-728): a GPU 0 that is busy, broken or out of memory drops the
+	 * device. It is restarted once (staggered starts make a clash on GPU 0 unlikely the second time), then left running
+	 * with the warning.
+	 */
+	#checkCompute(run: Run): void {
+		const pinned = this.#options.plan.gpus?.length ?? (this.#options.plan.gpu ? 1 : 0);
+		if (run.computeChecked || pinned === 0 || this.#state !== 'ready' || this.#run !== run || run.computes.length === 0) {
+			return;
+		}
+
+		run.computeChecked = true;
+		const gpus = run.computes.filter(compute => !isCpuCompute(compute)).length;
+		if (gpus >= pinned) {
+			this.#gpuMissingRestarts = 0;
+			return;
+		}
+
+		const pin = this.#options.env['CUDA_VISIBLE_DEVICES'] ?? '';
+		const found = gpus === 0 ? 'no GPU (inference compute library=cpu): it runs models on the CPU' : `${gpus} of its ${pinned} GPUs`;
+		const cause = `${this.id} found ${found}, although pinned to CUDA_VISIBLE_DEVICES=${pin}. Ollama 0.30+ validates each GPU in a child whose CUDA_VISIBLE_DEVICES is the GPU's ordinal, which that child reads as the host's GPU 0, 1, …: a GPU 0 that is busy, failing or out of memory (see nvidia-smi, dmesg) drops this instance's GPU`;
+		if (this.#gpuMissingRestarts >= 1) {
+			this.#options.onEvent('gpu-missing', `${cause}; restarted once already, left running on what it found`);
+			this.#writeMarker(`${cause}; left running`);
+			return;
+		}
+
+		this.#gpuMissingRestarts += 1;
+		this.#options.onEvent('gpu-missing', `${cause}; restarting it`);
+		run.killReason = `found ${gpus === 0 ? 'no GPU' : `${gpus} of its ${pinned} GPUs`} (pinned to ${pin}): restarted`;
+		this.#writeMarker(`${cause}; restarting it`);
+		this.#restarting ??= this.#restartNow('no GPU found').finally(() => {
+			this.#restarting = undefined;
+		});
+	}
+
+	/** Arms the start-up deadline; when it passes, an instance whose log shows discovery under way gets more time. */
+	#armStartTimeout(run: Run): void {
+		this.#addTimer(run, () => {
+			if (this.#run !== run || this.#state !== 'starting') {
+				return;
+			}
+
+			if (Date.now() < run.startDeadline) {
+				this.#armStartTimeout(run);
+				return;
+			}
+
+			this.#onStartTimeout(run);
+		}, Math.max(1, run.startDeadline - Date.now()));
 	}
 
 	#scheduleHealthCheck(run: Run, misses: number): void {
@@ -295,7 +395,7 @@ export class ManagedInstance {
 		}
 
 		run.killReason = 'start-up timeout';
-		const seconds = this.#options.timings.startTimeoutMs / 1000;
+		const seconds = Math.round((Date.now() - run.startedAt) / 1000);
 		this.#options.onEvent('start-timeout', `not ready after ${seconds} s`);
 		this.#writeMarker(`not ready after ${seconds} s: SIGKILL`);
 		run.process.signalGroup('SIGKILL');
@@ -409,12 +509,46 @@ export class ManagedInstance {
 
 	#line(line: string): void {
 		this.#log?.writeLine(line);
+		this.#readServerLine(line);
 		if (isPollingRequestLog(line)) {
 			return;
 		}
 
 		this.#lines.push(line);
 		this.#options.onLine(line);
+	}
+
+	/** What the instance's own log says: its version, discovery under way, its devices, its default context. */
+	#readServerLine(line: string): void {
+		const run = this.#run;
+		if (!run || !line.includes('msg=')) {
+			return;
+		}
+
+		const version = parseListeningVersion(line);
+		if (version !== undefined && version !== this.#ollamaVersion) {
+			this.#ollamaVersion = version;
+			this.#options.onChange();
+		}
+
+		if (this.#state === 'starting' && isDiscoveryProgress(line)) {
+			const {timings} = this.#options;
+			run.startDeadline = Math.max(run.startDeadline, Date.now() + (isDiscoveryStart(line) ? timings.discoveryTimeoutMs : timings.startTimeoutMs));
+		}
+
+		const compute = parseInferenceCompute(line);
+		if (compute) {
+			run.computes.push(compute);
+			this.#computeLibraries = run.computes.map(entry => entry.library);
+			this.#options.onChange();
+			this.#checkCompute(run);
+		}
+
+		const context = parseDefaultContextLine(line);
+		if (context && context.defaultNumCtx !== this.#defaultNumCtx) {
+			this.#defaultNumCtx = context.defaultNumCtx;
+			this.#options.onChange();
+		}
 	}
 
 	#writeMarker(text: string): void {

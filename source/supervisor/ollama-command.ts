@@ -118,6 +118,10 @@ export function ollamaServeEnvironment(settings: OllamaServeSettings): Record<st
 	// Ollama also enumerates GPUs through Vulkan (on by default), which ignores CUDA_VISIBLE_DEVICES and would
 	// let one instance spill onto its neighbours' cards; -1 hides Vulkan devices (docs/gpu.mdx). A user's own choice wins.
 	env['GGML_VK_VISIBLE_DEVICES'] ??= '-1';
+	// Since 0.30 Ollama probes Vulkan during discovery unless OLLAMA_VULKAN is false (envconfig/config.go:234,
+	// discover/runner.go:108), even with GGML_VK_VISIBLE_DEVICES=-1: a library directory more to try, up to 30 s more
+	// start-up. Before 0.30 Vulkan was opt-in, so 0 changes nothing there.
+	env['OLLAMA_VULKAN'] ??= '0';
 	env['OLLAMA_HOST'] = `127.0.0.1:${settings.port}`;
 	if (settings.parallel !== undefined) {
 		env['OLLAMA_NUM_PARALLEL'] = String(settings.parallel);

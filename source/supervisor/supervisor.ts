@@ -1,3 +1,5 @@
+import {existsSync} from 'node:fs';
+import path from 'node:path';
 import {instanceLogFile} from './state-dir.js';
 import {TypedEmitter} from '../shared/typed-emitter.js';
 import type {InstanceSnapshot, SupervisorEvents} from './instance-snapshot.js';
@@ -31,7 +33,11 @@ export type SupervisorOptions = {
 export class Supervisor extends TypedEmitter<SupervisorEvents> implements SupervisorApi {
 	readonly #instances: ManagedInstance[];
 	readonly #registry: PidRegistry;
+	readonly #timings: SupervisorTimings;
+	/** Where `ollama serve` keeps its key pair: $HOME/.ollama/id_ed25519 of the instances' environment. */
+	readonly #keyFile: string | undefined;
 	#started = false;
+	#startTimer: NodeJS.Timeout | undefined;
 	#stopping: Promise<void> | undefined;
 	readonly #killOnExit = () => {
 		for (const instance of this.#instances) {
@@ -43,6 +49,8 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> implements Superv
 		super();
 		const env = options.env ?? process.env;
 		const timings = {...defaultSupervisorTimings, ...options.timings};
+		this.#timings = timings;
+		this.#keyFile = env['HOME'] ? path.join(env['HOME'], '.ollama', 'id_ed25519') : undefined;
 		const capacity = instanceCapacity(options.parallel, env);
 		this.#registry = new PidRegistry(options.stateDir);
 		this.#instances = options.instances.map(plan => {
@@ -84,9 +92,54 @@ export class Supervisor extends TypedEmitter<SupervisorEvents> implements Superv
 		this.#registry.record([]);
 		// Instances run in their own process groups, so an exit of ours that skips stop() would leave them running.
 		process.on('exit', this.#killOnExit);
-		for (const instance of this.#instances) {
-			instance.start();
+		void this.#startAll();
+	}
+
+	/**
+	 * The first instance alone while the key pair is missing: `ollama serve` writes ~/.ollama/id_ed25519 and its .pub
+	 * at start without a lock or a temp file (cmd/cmd.go:2033-2076), so instances starting together with a fresh HOME
+	 * (every new pod) each write one and can leave a private key and a .pub that do not match, or a torn file. The
+	 * others follow once the .pub exists (it is written last), then one every startStaggerMs.
+	 */
+	async #startAll(): Promise<void> {
+		const [first, ...others] = this.#instances;
+		if (!first) {
+			return;
 		}
+
+		for (const instance of others) {
+			instance.queueStart();
+		}
+
+		first.start();
+		if (others.length > 0 && this.#keyFile && !existsSync(`${this.#keyFile}.pub`)) {
+			const deadline = Date.now() + this.#timings.keyPairWaitMs;
+			while (!existsSync(`${this.#keyFile}.pub`) && Date.now() < deadline && first.snapshot().state === 'starting' && !this.#stopping) {
+				await this.#sleep(50);
+			}
+		}
+
+		let previousPinned = first.snapshot().gpu !== null;
+		for (const instance of others) {
+			const pinned = instance.snapshot().gpu !== null;
+			if (pinned && previousPinned && this.#timings.startStaggerMs > 0) {
+				await this.#sleep(this.#timings.startStaggerMs);
+			}
+
+			if (this.#stopping) {
+				return;
+			}
+
+			instance.start();
+			previousPinned = pinned;
+		}
+	}
+
+	async #sleep(ms: number): Promise<void> {
+		return new Promise(resolve => {
+			this.#startTimer = setTimeout(resolve, ms);
+			this.#startTimer.unref();
+		});
 	}
 
 	/** Stops every instance (SIGTERM, SIGKILL after the grace period). Called again while stopping: kills at once. */

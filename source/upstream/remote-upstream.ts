@@ -121,6 +121,8 @@ export class RemoteUpstream extends TypedEmitter<RemoteEvents> {
 			nextRestartAt: undefined,
 			crashLoop: false,
 			logFile: '',
+			// A plain Ollama's /api/version picks its rules; a peer's version is ollama-multi's own.
+			...(this.#details.kind === 'ollama' && this.#details.version !== undefined ? {ollamaVersion: this.#details.version} : {}),
 		};
 	}
 

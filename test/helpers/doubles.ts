@@ -49,6 +49,13 @@ export type FleetModel = {
 	embeddingLength?: number;
 	installed?: boolean;
 	loadMs?: number;
+	/** /api/show (and today /api/tags) capabilities; without `completion` an embedding model. Default ["completion"], or ["embedding"]. */
+	capabilities?: string[];
+	/** A cloud stub: /api/tags lists it with `remote_model` and `remote_host`; answered without loading. */
+	remoteHost?: string;
+	remoteModel?: string;
+	/** Its runner dies while loading: requests get Ollama's 500 with this reason. */
+	loadFails?: string;
 	/** GGUF metadata for /api/show model_info; defaults are a real model's of about parameterSize. */
 	architecture?: string;
 	blockCount?: number;
@@ -77,6 +84,8 @@ export const FAST_DEFAULTS: Record<string, string> = {
 	FAKE_OLLAMA_NUM_PREDICT: '8',
 	FAKE_OLLAMA_PULL_MS: '30',
 	FAKE_NVIDIA_SMI_LOOP_MS: '100',
+	FAKE_OLLAMA_DISCOVERY_MS: '0',
+	FAKE_OLLAMA_UNLOAD_MS: '0',
 };
 
 const temporaryDirs: string[] = [];
@@ -122,6 +131,8 @@ export function doublesEnv(extra: Record<string, string | undefined> = {}): Node
 		PATH: `${DOUBLES_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`,
 		OLLAMA_MODELS: path.join(root, 'models'),
 		FAKE_STATE_DIR: path.join(root, 'state'),
+		// `ollama serve` writes its key pair under $HOME/.ollama: never the developer's own.
+		HOME: path.join(root, 'home'),
 	});
 	for (const [key, value] of Object.entries(extra)) {
 		if (value === undefined) {

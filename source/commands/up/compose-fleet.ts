@@ -52,6 +52,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
 		env: options.env,
 		parallel: options.parallel,
+		ollamaVersion: plan.ollamaVersion,
 		warn: message => notes.warn(message),
 	});
 	const proxy = new OllamaProxy({
@@ -63,8 +64,9 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		maxQueue: options.maxQueue,
 		startWaitMs: options.startWaitMs,
 		apiKey: options.apiKey,
+		origins: options.env['OLLAMA_ORIGINS'],
 		intercept: control.intercept,
-		modelSizeMiB: (model, numCtx) => memory.modelSizeMiB(model, numCtx),
+		modelSizeMiB: (model, numCtx, instanceId) => memory.modelSizeMiB(model, numCtx, instanceId),
 		freeMemoryMiB: instanceId => memory.freeMemoryMiB(instanceId),
 		onColdLoad: (model, choice, needMiB) => {
 			memory.onColdLoad(model, choice, needMiB);
@@ -77,7 +79,16 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		entries: options.preload ?? [],
 		instances: () => supervisor.snapshot(),
 		gpuSamples: () => gpuMonitor?.snapshot() ?? [],
-		needMiB: model => memory.catalog.needMiB(model),
+		needMiB: (model, instanceId) => (instanceId === undefined ? memory.catalog.needMiB(model) : memory.modelSizeMiB(model, undefined, instanceId)),
+		describe: async model => {
+			if (memory.catalog.isCloud(model)) {
+				return {completion: true, cloud: true};
+			}
+
+			await memory.refresh(model);
+			const facts = memory.catalog.facts(model);
+			return facts && {completion: facts.completion, cloud: facts.remoteHost !== undefined};
+		},
 		installedModels: async () => {
 			await memory.refresh();
 			return memory.catalog.installedModels();

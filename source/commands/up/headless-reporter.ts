@@ -84,6 +84,7 @@ export function eventLevel(event: InstanceEvent): LogLevel {
 		}
 
 		case 'hung':
+		case 'gpu-missing':
 		case 'start-timeout':
 		case 'unreachable': {
 			return 'warn';

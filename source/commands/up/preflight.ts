@@ -3,6 +3,7 @@ import {UsageError} from '../../shared/usage-error.js';
 import {detectGpus, GpuSelectionError, selectGpuGroups} from '../../gpu/detect-gpus.js';
 import type {Gpu} from '../../gpu/gpu.js';
 import {planInstances, type InstancePlan} from '../../supervisor/instance-plan.js';
+import {corsPolicy, InvalidOriginsError} from '../../ollama/cors.js';
 import {checkOllamaVersion, OllamaNotFoundError, resolveOllamaBinary} from '../../supervisor/ollama-command.js';
 import {cleanOrphans} from '../../supervisor/pid-registry.js';
 import {assertPortsFree, PortUnavailableError} from '../../supervisor/port-check.js';
@@ -11,6 +12,8 @@ import type {UpOptions} from './up-options.js';
 
 export type Preflight = {
 	ollamaPath: string;
+	/** What `ollama --version` said: every local instance runs this Ollama (each confirms with /api/version once ready). */
+	ollamaVersion?: string;
 	instances: InstancePlan[];
 	/** The GPUs the instances are pinned to (empty for CPU instances). */
 	gpus: Gpu[];
@@ -20,9 +23,16 @@ export type Preflight = {
 
 /** Everything checked before the first process is spawned; throws a user-facing error when something is wrong. */
 export async function preflight(options: UpOptions, log: Pick<UpLog, 'info' | 'warn'>): Promise<Preflight> {
+	try {
+		corsPolicy(options.env['OLLAMA_ORIGINS']);
+	} catch (error) {
+		// Every instance would panic at start with it, and the proxy answers CORS by the same list.
+		throw error instanceof InvalidOriginsError ? new UsageError(error.message) : error;
+	}
+
 	const ollamaPath = await resolveOllamaBinary(options.ollama, options.env);
 	// Once, before anything is spawned: any other executable would start a fleet that only crash-loops.
-	await checkOllamaVersion(ollamaPath, {
+	const ollamaVersion = await checkOllamaVersion(ollamaPath, {
 		env: options.env,
 		shownAs: options.ollama === undefined ? `ollama (${ollamaPath})` : `--ollama ${options.ollama}`,
 		// Port 0 refuses at once; an instance left on --base-port would log the probe to a dead supervisor's pipe and die of it.
@@ -50,7 +60,7 @@ export async function preflight(options: UpOptions, log: Pick<UpLog, 'info' | 'w
 		{host: options.host, port: options.port, purpose: 'proxy'},
 		...instances.map(instance => ({host: '127.0.0.1', port: instance.port, purpose: instance.id})),
 	], {stateDir: options.stateDir});
-	return {ollamaPath, instances, gpus, detectedGpuCount};
+	return {ollamaPath, ollamaVersion, instances, gpus, detectedGpuCount};
 }
 
 /** The errors preflight throws that are the user's to fix: printed as one line, exit code 1. */

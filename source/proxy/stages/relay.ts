@@ -21,8 +21,14 @@ const hopByHopHeaders = new Set([
 
 /**
  * The instance's response headers as the client gets them, in their order and spelling: without hop-by-hop
- * headers (and those its Connection header names), with the serving instance named (and why it was chosen).
+ * headers (and those its Connection header names), without its CORS headers (the proxy applies Ollama's CORS rule
+ * to every answer itself, in admission, for the client's own Host and Origin), with the serving instance named (and
+ * why it was chosen).
  */
+function isCorsHeader(lowerName: string, value: string): boolean {
+	return lowerName.startsWith('access-control-') || (lowerName === 'vary' && /^(origin|access-control-request-(method|headers))$/i.test(value.trim()));
+}
+
 export function relayHeaders(rawHeaders: readonly string[], connection: string | undefined, instanceId: string, route?: string): string[] {
 	// Almost always plain keep-alive or close, which name nothing beyond the hop-by-hop headers.
 	const named = connection === undefined || plainConnection.has(connection) ? undefined : new Set(connection.split(',').map(token => token.trim().toLowerCase()));
@@ -30,7 +36,7 @@ export function relayHeaders(rawHeaders: readonly string[], connection: string |
 	for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
 		const name = rawHeaders[index]!;
 		const lower = name.toLowerCase();
-		if (!hopByHopHeaders.has(lower) && !named?.has(lower) && lower !== instanceHeaderLower && lower !== routeHeaderLower) {
+		if (!hopByHopHeaders.has(lower) && !named?.has(lower) && lower !== instanceHeaderLower && lower !== routeHeaderLower && !isCorsHeader(lower, rawHeaders[index + 1]!)) {
 			headers.push(name, rawHeaders[index + 1]!);
 		}
 	}

@@ -68,7 +68,7 @@ export function loadFleet(env = process.env) {
 		path: file,
 		driverVersion: raw.driverVersion ?? '570.133.07',
 		cudaVersion: raw.cudaVersion ?? '12.8',
-		ollamaVersion: raw.ollamaVersion ?? '0.12.3',
+		ollamaVersion: raw.ollamaVersion ?? '0.35.1',
 		cpu: {tokensPerSecond: 12, memoryTotalMiB: 64_000, ...raw.cpu},
 		gpus,
 		models: (raw.models ?? []).map(model => normalizeModel(model)),
@@ -112,6 +112,7 @@ function normalizeMig(gpu, gpuIndex, instance, migIndex) {
 
 function normalizeModel(model) {
 	const name = model.name.includes(':') ? model.name : `${model.name}:latest`;
+	const embedding = model.embedding === true || (Array.isArray(model.capabilities) && !model.capabilities.includes('completion'));
 	return {
 		name,
 		size: model.size ?? 2_000_000_000,
@@ -121,10 +122,17 @@ function normalizeModel(model) {
 		quantizationLevel: model.quantizationLevel ?? 'Q4_K_M',
 		contextLength: model.contextLength ?? 4096,
 		speedFactor: model.speedFactor ?? 1,
-		embedding: model.embedding === true,
+		embedding,
+		/** /api/show and (today) /api/tags `capabilities`; a model without `completion` is an embedding model. */
+		capabilities: Array.isArray(model.capabilities) ? model.capabilities : (embedding ? ['embedding'] : ['completion']),
+		/** A cloud stub (`ollama pull x:cloud`): /api/tags lists `remote_model` and `remote_host`; never loaded here. */
+		remoteHost: model.remoteHost,
+		remoteModel: model.remoteModel,
+		/** A model whose runner dies while loading: requests get Ollama's 500 with this reason. */
+		loadFails: model.loadFails,
 		installed: model.installed !== false,
 		loadMs: model.loadMs,
-		...architectureOf(model),
+		...architectureOf({...model, embedding}),
 	};
 }
 
@@ -142,7 +150,7 @@ function architectureOf(model) {
 			{upTo: 20e9, blockCount: 48, embeddingLength: 5120, headCount: 40, headCountKv: 8, feedForwardLength: 13_824},
 			{upTo: 45e9, blockCount: 64, embeddingLength: 5120, headCount: 40, headCountKv: 8, feedForwardLength: 27_648},
 			{upTo: Number.POSITIVE_INFINITY, blockCount: 80, embeddingLength: 8192, headCount: 64, headCountKv: 8, feedForwardLength: 28_672},
-		].find(row => parameters <= row.upTo);
+		].find(row => !(parameters > row.upTo));
 	const embeddingLength = model.embeddingLength ?? typical.embeddingLength;
 	const headCount = model.headCount ?? typical.headCount;
 	return {

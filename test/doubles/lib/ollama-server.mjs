@@ -7,10 +7,14 @@ import path from 'node:path';
 import {loadFleet, readLiveStates, stateDir, visibleGpus, vramOnGpu, writeJsonAtomic} from './fleet.mjs';
 import {goTime, intEnv, normalizeModelName, parseKeepAlive, parseOllamaHost} from './ollama-env.mjs';
 import {ginLine, slog} from './ollama-log.mjs';
-import {AbortedError, QueueFullError, Scheduler} from './ollama-scheduler.mjs';
+import {AbortedError, LoadError, QueueFullError, Scheduler} from './ollama-scheduler.mjs';
 import {ModelStore, layersOf} from './ollama-store.mjs';
-import {contextTokens, countPromptTokens, defaultTokenCount, embeddingVector, tokenText} from './ollama-text.mjs';
+import {contextTokens, countPromptTokens, defaultTokenCount, embeddingVector, promptTokenIds, tokenText} from './ollama-text.mjs';
 import {registerOpenAiRoutes} from './ollama-openai.mjs';
+import {allowedOrigins, corsConfig, corsHeaders} from './ollama-cors.mjs';
+import {ensureKeyPair} from './ollama-keypair.mjs';
+import {discoverGpus, logDiscovery, logOverrides, vramDefaultContext} from './ollama-discovery.mjs';
+import {rulesOf} from './ollama-version.mjs';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -153,27 +157,48 @@ export function modelInfo(model) {
 export async function serve(env = process.env) {
 	const fleet = loadFleet(env);
 	const version = env.FAKE_OLLAMA_VERSION || fleet.ollamaVersion;
-	const gpus = visibleGpus(fleet, env);
+	const rules = rulesOf(version);
+	const visible = visibleGpus(fleet, env);
 	const address = parseOllamaHost(env.OLLAMA_HOST);
 	const numParallel = Math.max(1, intEnv(env, 'OLLAMA_NUM_PARALLEL', 1));
 	const maxQueue = Math.max(0, intEnv(env, 'OLLAMA_MAX_QUEUE', 512));
-	const maxLoaded = Math.max(1, intEnv(env, 'OLLAMA_MAX_LOADED_MODELS', 0) || 3 * Math.max(1, gpus.length));
 	const keepAliveMs = parseKeepAlive(env.OLLAMA_KEEP_ALIVE, 5 * 60_000);
 	const tokensPerSecondOverride = env.FAKE_OLLAMA_TOKENS_PER_SECOND ? Number(env.FAKE_OLLAMA_TOKENS_PER_SECOND) : undefined;
 	const defaultNumPredict = env.FAKE_OLLAMA_NUM_PREDICT ? Number(env.FAKE_OLLAMA_NUM_PREDICT) : undefined;
 	const pullMs = env.FAKE_OLLAMA_PULL_MS ? Number(env.FAKE_OLLAMA_PULL_MS) : 1500;
+	const envContextLength = intEnv(env, 'OLLAMA_CONTEXT_LENGTH', 0) > 0 ? intEnv(env, 'OLLAMA_CONTEXT_LENGTH', 0) : undefined;
 	const dir = stateDir(env);
 	const stateFile = path.join(dir, `ollama-${process.pid}.json`);
-	const startCount = countStart(env, gpus);
-	let failure = resolveFailure(gpus, env);
+	const startCount = countStart(env, visible);
+	let failure = resolveFailure(visible, env);
 	if (failure?.times !== undefined && startCount > failure.times) {
 		failure = undefined;
 	}
 
+	// RunServer makes the key pair before anything else (cmd/cmd.go:2015-2018).
+	await ensureKeyPair(env);
+	let cors;
+	try {
+		cors = corsConfig(env);
+	} catch (error) {
+		// cors.New panics: `ollama serve` dies at start.
+		process.stderr.write(`panic: ${error.message}\n\ngoroutine 1 [running]:\ngithub.com/gin-contrib/cors.newCors(...)\n`);
+		return 2;
+	}
+
 	const store = new ModelStore(fleet.models, env);
-	slog('INFO', 'routes.go:1331', 'server config', {
-		env: `map[CUDA_VISIBLE_DEVICES:${env.CUDA_VISIBLE_DEVICES ?? ''} GPU_DEVICE_ORDINAL: HIP_VISIBLE_DEVICES: HTTPS_PROXY: HTTP_PROXY: NO_PROXY: OLLAMA_CONTEXT_LENGTH:4096 OLLAMA_DEBUG:INFO OLLAMA_FLASH_ATTENTION:false OLLAMA_GPU_OVERHEAD:0 OLLAMA_HOST:${address.url} OLLAMA_KEEP_ALIVE:${env.OLLAMA_KEEP_ALIVE || '5m0s'} OLLAMA_KV_CACHE_TYPE: OLLAMA_LLM_LIBRARY: OLLAMA_LOAD_TIMEOUT:5m0s OLLAMA_MAX_LOADED_MODELS:${env.OLLAMA_MAX_LOADED_MODELS || 0} OLLAMA_MAX_QUEUE:${maxQueue} OLLAMA_MODELS:${store.root} OLLAMA_MULTIUSER_CACHE:false OLLAMA_NEW_ENGINE:false OLLAMA_NOHISTORY:false OLLAMA_NOPRUNE:false OLLAMA_NUM_PARALLEL:${numParallel} OLLAMA_ORIGINS:[http://localhost https://localhost http://localhost:* https://localhost:* http://127.0.0.1 https://127.0.0.1 http://127.0.0.1:* https://127.0.0.1:* http://0.0.0.0 https://0.0.0.0 http://0.0.0.0:* https://0.0.0.0:* app://* file://* tauri://* vscode-webview://* vscode-file://*] OLLAMA_SCHED_SPREAD:false ROCR_VISIBLE_DEVICES: http_proxy: https_proxy: no_proxy:]`,
-	});
+	const origins = `OLLAMA_ORIGINS:[${allowedOrigins(env).join(' ')}]`;
+	if (rules.today) {
+		// The keys and order of the 0.34.4 capture's server config line (routes.go:1951; OLLAMA_CREATE_REMOTE is newer than the source).
+		slog('INFO', 'routes.go:2005', 'server config', {
+			env: `map[CUDA_VISIBLE_DEVICES:${env.CUDA_VISIBLE_DEVICES ?? ''} GGML_VK_VISIBLE_DEVICES:${env.GGML_VK_VISIBLE_DEVICES ?? ''} GPU_DEVICE_ORDINAL: HIP_VISIBLE_DEVICES: HSA_OVERRIDE_GFX_VERSION: HTTPS_PROXY: HTTP_PROXY: LLAMA_ARG_FIT: LLAMA_ARG_FIT_TARGET: NO_PROXY: OLLAMA_CONTEXT_LENGTH:${envContextLength ?? 0} OLLAMA_CREATE_REMOTE:false OLLAMA_DEBUG:INFO OLLAMA_DEBUG_LOG_REQUESTS:false OLLAMA_EDITOR: OLLAMA_FLASH_ATTENTION:${['1', 'true'].includes(String(env.OLLAMA_FLASH_ATTENTION).toLowerCase())} OLLAMA_GO_TEMPLATE:true OLLAMA_GPU_OVERHEAD:${env.OLLAMA_GPU_OVERHEAD || 0} OLLAMA_HOST:${address.url} OLLAMA_IGPU_ENABLE: OLLAMA_KEEP_ALIVE:${env.OLLAMA_KEEP_ALIVE || '5m0s'} OLLAMA_KV_CACHE_TYPE:${env.OLLAMA_KV_CACHE_TYPE ?? ''} OLLAMA_LLM_LIBRARY: OLLAMA_LOAD_TIMEOUT:5m0s OLLAMA_MAX_LOADED_MODELS:${env.OLLAMA_MAX_LOADED_MODELS || 0} OLLAMA_MAX_QUEUE:${maxQueue} OLLAMA_MAX_TRANSFER_STREAMS:4 OLLAMA_MODELS:${store.root} OLLAMA_NOHISTORY:false OLLAMA_NOPRUNE:${Boolean(env.OLLAMA_NOPRUNE)} OLLAMA_NO_CLOUD:false OLLAMA_NUM_PARALLEL:${numParallel} ${origins} OLLAMA_REMOTES:[ollama.com] OLLAMA_SCHED_SPREAD:false OLLAMA_VULKAN:${!['0', 'false'].includes(String(env.OLLAMA_VULKAN).toLowerCase())} ROCR_VISIBLE_DEVICES: http_proxy: https_proxy: no_proxy:]`,
+		});
+		slog('INFO', 'routes.go:2007', 'Ollama cloud disabled: false');
+	} else {
+		slog('INFO', 'routes.go:1331', 'server config', {
+			env: `map[CUDA_VISIBLE_DEVICES:${env.CUDA_VISIBLE_DEVICES ?? ''} GPU_DEVICE_ORDINAL: HIP_VISIBLE_DEVICES: HTTPS_PROXY: HTTP_PROXY: NO_PROXY: OLLAMA_CONTEXT_LENGTH:4096 OLLAMA_DEBUG:INFO OLLAMA_FLASH_ATTENTION:false OLLAMA_GPU_OVERHEAD:0 OLLAMA_HOST:${address.url} OLLAMA_KEEP_ALIVE:${env.OLLAMA_KEEP_ALIVE || '5m0s'} OLLAMA_KV_CACHE_TYPE: OLLAMA_LLM_LIBRARY: OLLAMA_LOAD_TIMEOUT:5m0s OLLAMA_MAX_LOADED_MODELS:${env.OLLAMA_MAX_LOADED_MODELS || 0} OLLAMA_MAX_QUEUE:${maxQueue} OLLAMA_MODELS:${store.root} OLLAMA_MULTIUSER_CACHE:false OLLAMA_NEW_ENGINE:false OLLAMA_NOHISTORY:false OLLAMA_NOPRUNE:false OLLAMA_NUM_PARALLEL:${numParallel} ${origins} OLLAMA_SCHED_SPREAD:false ROCR_VISIBLE_DEVICES: http_proxy: https_proxy: no_proxy:]`,
+		});
+	}
 
 	if (failure?.mode === 'crash-start') {
 		slog('ERROR', 'gpu.go:231', 'unable to initialize GPU', {error: 'cuda driver library init failure: 999'});
@@ -186,8 +211,13 @@ export async function serve(env = process.env) {
 
 	store.seedIfNew(env.FAKE_OLLAMA_SEED || 'catalogue');
 	const installed = store.list();
-	slog('INFO', 'images.go:522', `total blobs: ${installed.length * 5}`);
-	slog('INFO', 'images.go:529', 'total unused blobs removed: 0');
+	slog('INFO', rules.today ? 'images.go:922' : 'images.go:522', `total blobs: ${installed.length * 5}`);
+	slog('INFO', rules.today ? 'images.go:930' : 'images.go:529', 'total unused blobs removed: 0');
+	// GPU discovery runs after "Listening on" and before the server answers (routes.go:2040-2060); its result is
+	// decided here so that the scheduler can be built, and logged in order below.
+	const gpus = discoverGpus({fleet, env, gpus: visible, rules, startCount});
+	const maxLoaded = Math.max(1, intEnv(env, 'OLLAMA_MAX_LOADED_MODELS', 0) || 3 * Math.max(1, gpus.length));
+	const tier = vramDefaultContext(gpus, env, rules);
 
 	const served = {generate: 0, chat: 0, embed: 0, openai: 0, pull: 0, rejected: 0};
 	let hung = false;
@@ -206,8 +236,11 @@ export async function serve(env = process.env) {
 			cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null,
 			gpus: gpus.map(gpu => gpu.uuid),
 			numParallel,
+			defaultNumCtx: tier.numCtx,
 			maxQueue,
-			capacity: numParallel * Math.max(1, snapshot.loaded.length),
+			capacity: rules.today
+				? Math.max(numParallel, snapshot.loaded.filter(model => model.state !== 'unloading').reduce((sum, model) => sum + model.slots, 0))
+				: numParallel * Math.max(1, snapshot.loaded.length),
 			busySlots: snapshot.busySlots,
 			queued: snapshot.queued,
 			hung,
@@ -247,6 +280,11 @@ export async function serve(env = process.env) {
 		maxQueue,
 		maxLoaded,
 		keepAliveMs,
+		rules,
+		defaultNumCtx: tier.numCtx,
+		envContextLength,
+		flashAttentionOff: ['0', 'false'].includes(String(env.OLLAMA_FLASH_ATTENTION ?? '').toLowerCase()),
+		unloadMs: env.FAKE_OLLAMA_UNLOAD_MS === undefined ? 200 : Number(env.FAKE_OLLAMA_UNLOAD_MS),
 		tokensPerSecondOverride,
 		loadMs: model => (env.FAKE_OLLAMA_LOAD_MS ? Number(env.FAKE_OLLAMA_LOAD_MS) : (model.loadMs ?? 1500)),
 		blobPath: model => store.blobPath(layersOf(model).layers[0].digest),
@@ -327,10 +365,40 @@ export async function serve(env = process.env) {
 		}
 	};
 
-	/** The installed model a request names, or a 404 with Ollama's text. */
+	/**
+	 * A model answered by ollama.com (internal/modelref, routes.go:267-400): `x:cloud` / `x:tag-cloud` in the request
+	 * (since v0.17.6), or an installed stub with `remote_host` (0.12.3 too). Never scheduled, never loaded, no slot.
+	 */
+	const cloudModelOf = requested => {
+		const raw = String(requested ?? '').trim();
+		const colon = raw.lastIndexOf(':');
+		if (rules.cloudSuffix && colon >= 0) {
+			const suffixRaw = raw.slice(colon + 1).trim();
+			const suffix = suffixRaw.toLowerCase();
+			if (suffix === 'cloud' || (!suffixRaw.includes('/') && suffix.endsWith('-cloud'))) {
+				const stub = store.find(raw);
+				return {name: raw, cloud: true, stub: stub?.base.remoteHost ? stub.base : undefined, base: stub?.base ?? cloudBase(raw)};
+			}
+		}
+
+		const stub = store.find(raw);
+		return stub?.base.remoteHost ? {name: stub.name, cloud: true, stub: stub.base, base: stub.base} : undefined;
+	};
+
+	const cloudBase = name => ({
+		name, size: 327, digest: '0'.repeat(64), family: '', parameterSize: '', quantizationLevel: '', contextLength: 202_752,
+		speedFactor: 1, embedding: false, capabilities: ['completion', 'tools', 'thinking'], embeddingLength: 0,
+	});
+
+	/** The installed model a request names (or a cloud model), or a 404 with Ollama's text. */
 	const requireModel = requested => {
 		if (requested === undefined || requested === null || String(requested).trim() === '') {
 			throw new HttpError(400, 'model is required');
+		}
+
+		const cloud = cloudModelOf(requested);
+		if (cloud) {
+			return cloud;
 		}
 
 		const found = store.find(requested);
@@ -343,11 +411,13 @@ export async function serve(env = process.env) {
 
 	const details = model => ({
 		parent_model: '',
-		format: 'gguf',
+		format: model.remoteHost ? '' : 'gguf',
 		family: model.family,
-		families: [model.family],
+		families: model.remoteHost ? null : [model.family],
 		parameter_size: model.parameterSize,
 		quantization_level: model.quantizationLevel,
+		// /api/tags and /api/ps of today's servers (the 0.34.2 captures) also carry these.
+		...(rules.today ? {context_length: model.trainContextLength, ...(model.remoteHost ? {} : {embedding_length: model.embeddingLength})} : {}),
 	});
 
 	/** An AbortSignal that fires when the client goes away before the response is complete. */
@@ -361,14 +431,15 @@ export async function serve(env = process.env) {
 		return controller.signal;
 	};
 
-	const acquire = async (found, keepAliveMs, signal) => {
+	const acquire = async (found, keepAliveMs, signal, {options, promptIds} = {}) => {
 		if (failure?.mode === 'busy') {
 			served.rejected++;
 			throw new HttpError(503, BUSY);
 		}
 
 		try {
-			return await scheduler.acquire(found.name, found.base, {keepAliveMs, signal});
+			const request = scheduler.runnerRequest(found.base, options);
+			return await scheduler.acquire(found.name, found.base, {keepAliveMs, signal, request, promptIds});
 		} catch (error) {
 			if (error instanceof QueueFullError) {
 				served.rejected++;
@@ -376,22 +447,31 @@ export async function serve(env = process.env) {
 				throw new HttpError(503, error.message);
 			}
 
+			if (error instanceof LoadError) {
+				throw new HttpError(500, error.message);
+			}
+
 			throw error;
 		}
 	};
 
 	/**
-	 * Runs one generation on a leased slot: prompt evaluation, then `count` tokens at the runner's speed,
-	 * handing each to onToken. Returns the metrics, or undefined when the client went away.
+	 * Runs one generation on a leased slot: prompt evaluation (only the tokens its slot's prompt cache does not hold),
+	 * then `count` tokens at the runner's speed, handing each to onToken. Returns the metrics and the text, or
+	 * undefined when the client went away. A cloud model (no lease) streams at a fixed pace with no load.
 	 */
-	const generateTokens = async ({lease, prompt, count, signal, onToken, startedAt}) => {
-		const {runner} = lease;
-		const promptTokens = countPromptTokens(prompt);
+	const generateTokens = async ({lease, prompt, promptIds, count, signal, onToken, startedAt}) => {
+		const runner = lease?.runner;
+		const rate = () => (runner ? scheduler.rate(runner) : (tokensPerSecondOverride ?? 100));
+		const promptTokens = promptIds.length;
+		const cachedTokens = lease?.cachedTokens ?? 0;
+		const evaluated = promptTokens - cachedTokens;
 		const promptStart = Date.now();
-		await sleep(Math.min(2000, (promptTokens / (scheduler.rate(runner) * 25)) * 1000));
+		await sleep(Math.min(2000, (evaluated / (rate() * 25)) * 1000));
 		const promptEvalMs = Date.now() - promptStart;
 		const evalStart = Date.now();
 		let next = performance.now();
+		let text = '';
 		for (let index = 0; index < count; index++) {
 			if (signal.aborted) {
 				return undefined;
@@ -401,7 +481,7 @@ export async function serve(env = process.env) {
 				await forever();
 			}
 
-			next += 1000 / scheduler.rate(runner);
+			next += 1000 / rate();
 			const wait = next - performance.now();
 			if (wait >= 1) {
 				await sleep(wait);
@@ -415,19 +495,25 @@ export async function serve(env = process.env) {
 				return undefined;
 			}
 
-			onToken(tokenText(prompt, index), index);
+			const token = tokenText(prompt, index);
+			text += token;
+			onToken(token, index);
 		}
 
 		const evalMs = Date.now() - evalStart;
 		const nanos = ms => Math.round(ms * 1e6) + Math.floor(Math.random() * 1000);
-		return {
+		// Today prompt_eval_count counts the cached tokens too and prompt_eval_duration only the new ones
+		// (llm/llama_server.go:1503-1513); 0.33.3+ also says how many were cached, between the two (0.34.1/0.35.1 captures).
+		const metrics = {
 			total_duration: nanos(Date.now() - startedAt),
-			load_duration: nanos(lease.loadDurationMs),
-			prompt_eval_count: promptTokens,
+			load_duration: nanos(lease?.loadDurationMs ?? 0),
+			prompt_eval_count: rules.countIncludesCached || !lease?.slot ? promptTokens : evaluated,
+			...(rules.cachedCountField ? {prompt_eval_cached_count: cachedTokens} : {}),
 			prompt_eval_duration: nanos(Math.max(promptEvalMs, 0.2)),
 			eval_count: count,
 			eval_duration: nanos(Math.max(evalMs, 0.1)),
 		};
+		return {metrics, text};
 	};
 
 	const tokenCount = (requested, prompt) => {
@@ -441,9 +527,9 @@ export async function serve(env = process.env) {
 	const promptOfMessages = messages => (Array.isArray(messages) ? messages.map(message => String(message?.content ?? '')).join('\n') : '');
 
 	/** A slot for the request, or undefined once its client has gone. */
-	const acquireUnlessAborted = async (found, keepAliveMs, signal) => {
+	const acquireUnlessAborted = async (found, keepAliveMs, signal, extra) => {
 		try {
-			return await acquire(found, keepAliveMs, signal);
+			return await acquire(found, keepAliveMs, signal, extra);
 		} catch (error) {
 			if (error instanceof AbortedError) {
 				return undefined;
@@ -457,26 +543,33 @@ export async function serve(env = process.env) {
 	 * The shared core of /api/generate, /api/chat and the OpenAI routes. `shape` turns tokens and the
 	 * end into the route's wire format; returns false if the client disconnected.
 	 */
-	const infer = async (req, res, {found, prompt, numPredict, keepAliveMs, onStart, onToken, onDone}) => {
+	const infer = async (req, res, {found, prompt, numPredict, keepAliveMs, options, onStart, onToken, onDone}) => {
 		const startedAt = Date.now();
 		const signal = disconnectSignal(req, res);
-		const lease = await acquireUnlessAborted(found, keepAliveMs, signal);
-		if (!lease) {
-			return false;
+		const promptIds = promptTokenIds(prompt);
+		let lease;
+		if (!found.cloud) {
+			lease = await acquireUnlessAborted(found, keepAliveMs, signal, {options, promptIds});
+			if (!lease) {
+				return false;
+			}
 		}
 
+		let cacheAfter;
 		try {
 			const {count, doneReason} = tokenCount(numPredict, prompt);
 			onStart();
-			const metrics = await generateTokens({lease, prompt, count, signal, onToken, startedAt});
-			if (!metrics) {
+			const result = await generateTokens({lease, prompt, promptIds, count, signal, onToken, startedAt});
+			if (!result) {
 				return false;
 			}
 
-			onDone(metrics, doneReason, count);
+			// The slot keeps the prompt and what it generated, as the next turn of the conversation starts.
+			cacheAfter = promptTokenIds(`${prompt}\n${result.text}`);
+			onDone(result.metrics, doneReason, count);
 			return true;
 		} finally {
-			lease.release();
+			lease?.release(cacheAfter);
 		}
 	};
 
@@ -485,27 +578,30 @@ export async function serve(env = process.env) {
 		const body = await parseJsonBody(req);
 		const found = requireModel(body.model);
 		const requestedName = body.model;
-		if (found.base.embedding) {
-			throw new HttpError(400, `${JSON.stringify(requestedName)} does not support ${kind}`);
-		}
-
 		const requestKeepAliveMs = parseKeepAlive(body.keep_alive, keepAliveMs);
 		const prompt = kind === 'generate' ? String(body.prompt ?? '') : promptOfMessages(body.messages);
 		const isEmpty = kind === 'generate' ? prompt === '' : !Array.isArray(body.messages) || body.messages.length === 0;
-		const base = () => ({model: requestedName, created_at: goTime()});
+		// A stub's answers say where they came from (routes.go:308-400).
+		const remote = found.stub ? {remote_model: found.stub.remoteModel ?? found.stub.name, remote_host: found.stub.remoteHost} : {};
+		const base = () => ({model: requestedName, ...remote, created_at: goTime()});
 		const ending = reason => (kind === 'generate'
 			? {...base(), response: '', done: true, done_reason: reason}
 			: {...base(), message: {role: 'assistant', content: ''}, done_reason: reason, done: true});
 
-		if (isEmpty) {
-			if (requestKeepAliveMs === 0) {
-				scheduler.expire(found.name);
-				sendJson(res, 200, ending('unload'));
-				return;
-			}
+		// keep_alive 0 with nothing to generate unloads, before the capability check (routes.go:403-415).
+		if (isEmpty && requestKeepAliveMs === 0 && !found.cloud) {
+			scheduler.expire(found.name);
+			sendJson(res, 200, ending('unload'));
+			return;
+		}
 
+		if (!found.base.capabilities.includes('completion')) {
+			throw new HttpError(400, `${JSON.stringify(requestedName)} does not support ${kind}`);
+		}
+
+		if (isEmpty) {
 			const signal = disconnectSignal(req, res);
-			const lease = await acquire(found, requestKeepAliveMs, signal).catch(error => {
+			const lease = found.cloud ? {release() {}} : await acquire(found, requestKeepAliveMs, signal, {options: body.options}).catch(error => {
 				if (error instanceof AbortedError) {
 					return undefined;
 				}
@@ -528,6 +624,7 @@ export async function serve(env = process.env) {
 			prompt,
 			numPredict: Number(body.options?.num_predict),
 			keepAliveMs: requestKeepAliveMs,
+			options: body.options,
 			onStart() {
 				if (stream) {
 					res.writeHead(200, {'Content-Type': 'application/x-ndjson'});
@@ -549,7 +646,11 @@ export async function serve(env = process.env) {
 				if (kind === 'generate') {
 					final = {...base(), response: stream ? '' : text, done: true, done_reason: doneReason, context: contextTokens(prompt, count), ...metrics};
 				} else {
-					final = {...base(), message: {role: 'assistant', content: stream ? '' : text}, done_reason: doneReason, done: true, ...metrics};
+					final = {...base(), message: {role: 'assistant', content: stream ? '' : text}, done: true, done_reason: doneReason, ...metrics};
+					if (!rules.today) {
+						// 0.12's field order: done_reason before done.
+						final = {...base(), message: final.message, done_reason: doneReason, done: true, ...metrics};
+					}
 				}
 
 				if (stream) {
@@ -571,40 +672,56 @@ export async function serve(env = process.env) {
 	};
 
 	/** Embeds `inputs` on a leased slot; returns {embeddings, metrics} or undefined if the client left. */
-	const embed = async (req, res, found, inputs, keepAliveMs) => {
+	const embed = async (req, res, found, inputs, keepAliveMs, options) => {
 		const startedAt = Date.now();
 		const signal = disconnectSignal(req, res);
-		const lease = await acquireUnlessAborted(found, keepAliveMs, signal);
-		if (!lease) {
+		const lease = found.cloud ? undefined : await acquireUnlessAborted(found, keepAliveMs, signal, {options});
+		if (!lease && !found.cloud) {
 			return undefined;
 		}
 
 		try {
 			const tokens = inputs.reduce((sum, input) => sum + countPromptTokens(input) - 10, 0);
-			await sleep(Math.min(2000, (tokens / (scheduler.rate(lease.runner) * 40)) * 1000));
+			await sleep(Math.min(2000, (tokens / ((lease ? scheduler.rate(lease.runner) : 100) * 40)) * 1000));
 			if (signal.aborted) {
 				return undefined;
 			}
 
 			return {
-				embeddings: inputs.map(input => embeddingVector(input, found.base.embeddingLength)),
+				embeddings: inputs.map(input => embeddingVector(input, found.base.embeddingLength || 768)),
 				metrics: {
 					total_duration: Math.round((Date.now() - startedAt) * 1e6) + 1000,
-					load_duration: Math.round(lease.loadDurationMs * 1e6),
+					load_duration: Math.round((lease?.loadDurationMs ?? 0) * 1e6),
 					prompt_eval_count: Math.max(1, tokens),
 				},
 			};
 		} finally {
-			lease.release();
+			lease?.release();
 		}
 	};
 
 	const handleEmbed = async (req, res) => {
 		const body = await parseJsonBody(req);
 		const found = requireModel(body.model);
-		served.embed++;
 		const inputs = embedInputs(body.input);
-		const result = await embed(req, res, found, inputs, parseKeepAlive(body.keep_alive, keepAliveMs));
+		const keepAlive = parseKeepAlive(body.keep_alive, keepAliveMs);
+		if (inputs.length === 0) {
+			// No input: load only, no capability needed (routes.go:854-865): how an embedding model is preloaded.
+			if (!found.cloud) {
+				const lease = await acquireUnlessAborted(found, keepAlive, disconnectSignal(req, res), {options: body.options});
+				if (!lease) {
+					return;
+				}
+
+				lease.release();
+			}
+
+			sendJson(res, 200, {model: body.model, embeddings: []});
+			return;
+		}
+
+		served.embed++;
+		const result = await embed(req, res, found, inputs, keepAlive, body.options);
 		if (result) {
 			sendJson(res, 200, {model: body.model, embeddings: result.embeddings, ...result.metrics});
 		}
@@ -615,7 +732,7 @@ export async function serve(env = process.env) {
 		const found = requireModel(body.model);
 		served.embed++;
 		const inputs = embedInputs(body.prompt);
-		const result = await embed(req, res, found, inputs, parseKeepAlive(body.keep_alive, keepAliveMs));
+		const result = await embed(req, res, found, inputs, parseKeepAlive(body.keep_alive, keepAliveMs), body.options);
 		if (result) {
 			sendJson(res, 200, {embedding: result.embeddings[0] ?? []});
 		}
@@ -626,31 +743,52 @@ export async function serve(env = process.env) {
 			models: store.list().map(item => ({
 				name: item.name,
 				model: item.name,
+				...(item.base.remoteHost ? {remote_model: item.base.remoteModel ?? item.name, remote_host: item.base.remoteHost} : {}),
 				modified_at: goTime(item.modifiedAt),
-				size: item.size,
+				size: item.base.remoteHost ? 327 : item.size,
 				digest: item.digest,
 				details: details(item.base),
+				...(rules.today ? {capabilities: item.base.capabilities} : {}),
 			})),
 		});
 	};
 
-	const handlePs = (_req, res) => {
+	const psBody = () => {
 		const models = [...scheduler.runners.values()].filter(runner => runner.state === 'ready').map(runner => {
 			const expiresAt = runner.keepAliveMs < 0
 				? new Date(Date.now() + (292 * 365 * 24 * 3600 * 1000))
 				: new Date(runner.busy > 0 ? Date.now() + runner.keepAliveMs : (runner.expiresAt ?? Date.now() + runner.keepAliveMs));
+			const {context_length: _trained, embedding_length: _embedding, ...psDetails} = details(runner.model);
 			return {
 				name: runner.name,
 				model: runner.name,
 				size: runner.totalMiB * MiB,
 				digest: runner.model.digest,
-				details: details(runner.model),
+				details: psDetails,
 				expires_at: goTime(expiresAt),
 				size_vram: runner.vramMiB * MiB,
-				context_length: runner.model.contextLength,
+				// Today the loaded per-slot context (0.34.2 capture: 4096 on a model trained for 131072); 0.12 mode: the model's.
+				context_length: runner.numCtx,
 			};
 		});
-		sendJson(res, 200, {models});
+		// Sorted by expires_at, latest first (sched.go:1745-1785).
+		return {models: rules.today ? models.sort((a, b) => (a.expires_at < b.expires_at ? 1 : -1)) : models};
+	};
+
+	const handlePs = async (_req, res) => {
+		// Since v0.32.4 /api/ps locks each runner and waits while one is being unloaded (sched.go:429-464, :1745-1785).
+		// FAKE_OLLAMA_PS_BLOCKS_DURING_LOAD=1 also makes it wait for loads, as reported of 0.33+ (not in the v0.33.0-rc2 source).
+		if (rules.psWaitsForUnload) {
+			await scheduler.whenNoUnloads();
+		}
+
+		if (env.FAKE_OLLAMA_PS_BLOCKS_DURING_LOAD === '1') {
+			while ([...scheduler.runners.values()].some(runner => runner.state === 'loading')) {
+				await sleep(20);
+			}
+		}
+
+		sendJson(res, 200, psBody());
 	};
 
 	const handleShow = async (req, res) => {
@@ -666,14 +804,15 @@ export async function serve(env = process.env) {
 		}
 
 		const model = found.base;
+		const {context_length: _trained, embedding_length: _embedding, ...showDetails} = details(model);
 		sendJson(res, 200, {
 			license: 'LICENSE AGREEMENT (fake)',
 			modelfile: `# Modelfile generated by "ollama show"\nFROM ${store.blobPath(layersOf(model).layers[0].digest)}\n`,
 			parameters: model.embedding ? 'num_ctx                        2048' : 'stop                           "<|eot_id|>"',
 			template: model.embedding ? '{{ .Prompt }}' : '{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}',
-			details: details(model),
+			details: showDetails,
 			model_info: modelInfo(model),
-			capabilities: model.embedding ? ['embedding'] : ['completion'],
+			capabilities: model.capabilities,
 			modified_at: goTime(found.modifiedAt),
 		});
 	};
@@ -836,7 +975,20 @@ export async function serve(env = process.env) {
 
 	const boundToLoopback = () => isLoopbackAddress(address.host) || address.host === 'localhost';
 
+	// Go's http.Server runs only once discovery is over (routes.go:2040-2060): until then connections are accepted
+	// and requests wait.
+	let discovered;
+	const discoveryDone = new Promise(resolve => {
+		discovered = resolve;
+	});
+	/** gin's Allow header for a path registered under other methods, in registration order. */
+	const allowFor = pathname => {
+		const methods = [...routes.keys()].filter(key => key.split(' ')[1] === pathname).map(key => key.split(' ')[0]);
+		return methods.length > 0 ? methods.join(', ') : undefined;
+	};
+
 	const handler = async (req, res) => {
+		await discoveryDone;
 		const startedAt = performance.now();
 		if (hung) {
 			// Deadlocked: accept the connection, never answer.
@@ -845,13 +997,19 @@ export async function serve(env = process.env) {
 
 		const pathname = (req.url ?? '/').split('?')[0];
 		res.on('finish', () => ginLine(res.statusCode, performance.now() - startedAt, req.socket.remoteAddress ?? '', req.method, pathname));
+		// CORS first, then the Host check (routes.go:1869-1875).
+		if (corsHeaders(cors, req, res, req.method === 'OPTIONS' ? allowFor(pathname) : undefined) === 'done') {
+			return;
+		}
+
 		if (boundToLoopback() && !hostAllowed(req.headers.host)) {
 			res.writeHead(403, {'Content-Length': 0});
 			res.end();
 			return;
 		}
 
-		if (req.method === 'OPTIONS') {
+		// allowedHostsMiddleware answers OPTIONS for a named host at once (routes.go:1803-1839); an IP falls to the router.
+		if (req.method === 'OPTIONS' && (!rules.today || !net.isIP(String(req.headers.host ?? '').replace(/^\[|\](:\d*)?$|:\d*$/g, '')))) {
 			res.writeHead(204);
 			res.end();
 			return;
@@ -908,26 +1066,36 @@ export async function serve(env = process.env) {
 	const bound = server.address();
 	boundPort = bound.port;
 	const shownAddress = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-	slog('INFO', 'routes.go:1384', `Listening on ${shownAddress} (version ${version})`);
-	slog('INFO', 'gpu.go:217', 'looking for compatible GPUs');
-	if (gpus.length === 0) {
-		slog('INFO', 'gpu.go:377', 'no compatible GPUs were discovered');
-		slog('INFO', 'types.go:130', 'inference compute', {id: 0, library: 'cpu', variant: '', compute: '', driver: '0.0', name: '', total: `${(fleet.cpu.memoryTotalMiB / 1024).toFixed(1)} GiB`, available: `${(fleet.cpu.memoryTotalMiB / 1024 * 0.9).toFixed(1)} GiB`});
+	slog('INFO', rules.today ? 'routes.go:2065' : 'routes.go:1384', `Listening on ${shownAddress} (version ${version})`);
+	const freeMiB = gpu => gpu.memoryTotalMiB - gpu.reservedMiB - gpu.baseUsedMiB;
+	if (rules.today) {
+		slog('INFO', 'runner.go:60', 'discovering available GPUs...');
+		logOverrides(env);
+		// Discovery takes seconds (the 0.34.4 capture: 4 s; up to about two minutes, runner.go:82-132).
+		await sleep(env.FAKE_OLLAMA_DISCOVERY_MS === undefined ? 300 : Number(env.FAKE_OLLAMA_DISCOVERY_MS));
+		logDiscovery({fleet, env, gpus, freeMiB, rules, defaultNumCtx: tier.numCtx, totalVramMiB: tier.totalMiB});
 	} else {
-		if (env.CUDA_VISIBLE_DEVICES !== undefined) {
-			slog('INFO', 'gpu.go:98', 'using CUDA_VISIBLE_DEVICES', {CUDA_VISIBLE_DEVICES: env.CUDA_VISIBLE_DEVICES});
-		}
+		slog('INFO', 'gpu.go:217', 'looking for compatible GPUs');
+		if (gpus.length === 0) {
+			slog('INFO', 'gpu.go:377', 'no compatible GPUs were discovered');
+			slog('INFO', 'types.go:130', 'inference compute', {id: 0, library: 'cpu', variant: '', compute: '', driver: '0.0', name: '', total: `${(fleet.cpu.memoryTotalMiB / 1024).toFixed(1)} GiB`, available: `${(fleet.cpu.memoryTotalMiB / 1024 * 0.9).toFixed(1)} GiB`});
+		} else {
+			if (env.CUDA_VISIBLE_DEVICES !== undefined) {
+				slog('INFO', 'gpu.go:98', 'using CUDA_VISIBLE_DEVICES', {CUDA_VISIBLE_DEVICES: env.CUDA_VISIBLE_DEVICES});
+			}
 
-		for (const gpu of gpus) {
-			slog('INFO', 'types.go:130', 'inference compute', {
-				id: gpu.uuid, library: 'cuda', variant: 'v12', compute: gpu.architecture === 'Ada Lovelace' ? '8.9' : '8.6',
-				driver: fleet.cudaVersion, name: gpu.name,
-				total: `${(gpu.memoryTotalMiB * MiB / GiB).toFixed(1)} GiB`,
-				available: `${((gpu.memoryTotalMiB - gpu.reservedMiB - gpu.baseUsedMiB) * MiB / GiB).toFixed(1)} GiB`,
-			});
+			for (const gpu of gpus) {
+				slog('INFO', 'types.go:130', 'inference compute', {
+					id: gpu.uuid, library: 'cuda', variant: 'v12', compute: gpu.architecture === 'Ada Lovelace' ? '8.9' : '8.6',
+					driver: fleet.cudaVersion, name: gpu.name,
+					total: `${(gpu.memoryTotalMiB * MiB / GiB).toFixed(1)} GiB`,
+					available: `${(freeMiB(gpu) * MiB / GiB).toFixed(1)} GiB`,
+				});
+			}
 		}
 	}
 
+	discovered();
 	writeState();
 	if (failure?.mode === 'hang') {
 		setTimeout(() => {

@@ -25,6 +25,23 @@ export function countPromptTokens(text) {
 	return Math.max(1, Math.ceil(words * 1.3)) + 10;
 }
 
+/**
+ * The prompt as token ids, countPromptTokens(text) of them: 10 for the chat template, then about 1.3 per word, each id
+ * from its word and position. A prompt that extends another (the next turn of a chat) starts with the same ids, which
+ * is what a prompt cache matches on.
+ */
+export function promptTokenIds(text) {
+	const words = String(text ?? '').split(/\s+/).filter(Boolean);
+	const count = countPromptTokens(text);
+	const ids = Array.from({length: 10}, (_, index) => 128_000 + index);
+	for (let k = 0; ids.length < count; k++) {
+		const word = words[Math.min(words.length - 1, Math.floor((k * 10) / 13))] ?? '';
+		ids.push(hash32(`${word}|${k}`) % 128_000);
+	}
+
+	return ids;
+}
+
 export function defaultTokenCount(prompt) {
 	return 8 + (hash32(String(prompt ?? '')) % 32);
 }
