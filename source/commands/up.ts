@@ -53,7 +53,7 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		const endpoint = fleet.proxy.snapshot().address;
 		// Ink, React and Yoga cost tens of MB: loaded only when the dashboard runs, never headless.
 		const {runDashboard} = await import('./up/run-dashboard.js');
-		await runDashboard({fleet, inventory: plan.gpus, readonly: options.readonly, stopTimeoutMs: options.stopTimeoutMs});
+		await runDashboard({fleet, readonly: options.readonly, stopTimeoutMs: options.stopTimeoutMs});
 		const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 		log.info(`ollama-multi on ${endpoint} stopped, and its ${instanceCount} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
 		return 0;

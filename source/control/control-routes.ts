@@ -1,13 +1,10 @@
 import type {IncomingMessage, ServerResponse} from 'node:http';
 import type {FleetController, RestartProgress} from '../fleet/fleet-controller.js';
 import {UnknownInstanceError} from '../fleet/fleet-controller.js';
-import type {GpuSample} from '../gpu/gpu.js';
+import type {FleetView} from '../fleet/fleet-view.js';
 import {sendError} from '../ollama/api-error.js';
 import {pathOf} from '../ollama/routes.js';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
-import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {ControlAuth} from './control-auth.js';
-import type {RemoteDetails} from '../upstream/remote-upstream.js';
 import {buildInstanceStatus, buildStatusReport} from './control-status.js';
 import {InstanceReferenceError, resolveInstance} from './resolve-instance.js';
 
@@ -16,20 +13,14 @@ export const controlPrefix = '/ollama-multi';
 export const metricsPath = '/metrics';
 
 export type ControlRoutesOptions = {
-	/** With remote upstreams (`--upstream`), also what is known of each remote. */
-	supervisor: {snapshot(): InstanceSnapshot[]; remoteDetails?: () => Map<string, RemoteDetails>};
-	proxy: {snapshot(): ProxySnapshot};
-	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
+	/** The fleet as it is now (FleetViewSource). */
+	fleet: {view(): FleetView};
 	controller: Pick<FleetController, 'drain' | 'undrain' | 'restart' | 'restartAll' | 'on' | 'off'>;
 	/** Without it, /metrics is left to the proxy (and so to Ollama, which answers 404). */
 	metrics?: {contentType: string; render(): Promise<string>} | undefined;
 	auth: ControlAuth;
 	/** `--public-metrics`: /metrics answers without the token (the inference gateway's endpoint picker sends none). */
 	publicMetrics?: boolean | undefined;
-	version: string;
-	/** Date.now() of the supervisor's start. */
-	startedAt: number;
-	now?: () => number;
 };
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
@@ -48,26 +39,15 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<b
  * <ref>: a GPU index, an instance id (gpu1), a GPU UUID or a unique prefix of one.
  */
 export function createControlRoutes(options: ControlRoutesOptions): Handler {
-	const now = options.now ?? Date.now;
-
-	const statusReport = () =>
-		buildStatusReport({
-			instances: options.supervisor.snapshot(),
-			proxy: options.proxy.snapshot(),
-			gpuSamples: options.gpuMonitor?.snapshot() ?? [],
-			version: options.version,
-			startedAt: options.startedAt,
-			now: now(),
-			remoteDetails: options.supervisor.remoteDetails?.(),
-		});
-
+	const instances = () => options.fleet.view().instances.map(view => view.instance);
 	const instanceStatus = (instanceId: string) => {
-		const instance = options.supervisor.snapshot().find(entry => entry.id === instanceId);
+		const view = options.fleet.view();
+		const instance = view.instances.find(entry => entry.id === instanceId);
 		if (!instance) {
 			throw new UnknownInstanceError(instanceId);
 		}
 
-		return buildInstanceStatus(instance, {proxy: options.proxy.snapshot(), gpuSamples: options.gpuMonitor?.snapshot() ?? [], now: now(), remoteDetails: options.supervisor.remoteDetails?.()});
+		return buildInstanceStatus(instance, view.now);
 	};
 
 	return async (request, response) => {
@@ -125,7 +105,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 		const [first, reference, action, ...rest] = segments;
 		if (first === 'status' && segments.length === 1) {
 			if (allowMethod(request, response, ['GET', 'HEAD'])) {
-				sendJson(response, 200, statusReport(), request.method === 'HEAD');
+				sendJson(response, 200, buildStatusReport(options.fleet.view()), request.method === 'HEAD');
 			}
 
 			return;
@@ -142,7 +122,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 		if (first === 'instances' && reference !== undefined && rest.length === 0) {
 			if (action === undefined) {
 				if (allowMethod(request, response, ['GET', 'HEAD'])) {
-					const instanceId = resolveInstance(reference, options.supervisor.snapshot());
+					const instanceId = resolveInstance(reference, instances());
 					sendJson(response, 200, {instance: instanceStatus(instanceId)}, request.method === 'HEAD');
 				}
 
@@ -154,7 +134,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 					return;
 				}
 
-				const instanceId = resolveInstance(reference, options.supervisor.snapshot());
+				const instanceId = resolveInstance(reference, instances());
 				if (action === 'restart') {
 					await streamRestart(response, instanceId, () => options.controller.restart(instanceId));
 					return;

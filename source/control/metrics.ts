@@ -1,11 +1,10 @@
 import {Counter, Gauge, Histogram, Registry} from 'prom-client';
-import type {GpuSample} from '../gpu/gpu.js';
-import {instanceGpus} from '../supervisor/instance-gpus.js';
+import type {FleetView, GpuView, InstanceView} from '../fleet/fleet-view.js';
+import type {GpuReading} from '../gpu/gpu-readings.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
 import {isGenerationRoute, normalizeRoute} from '../ollama/routes.js';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import {ollamaDefaultMaxLoadedModels} from '../ollama/settings.js';
-import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
+import type {InstanceState} from '../supervisor/instance-snapshot.js';
 import {LearnedMetrics} from './learned-metrics.js';
 import {ModelServerMetrics} from './model-server-metrics.js';
 
@@ -16,12 +15,8 @@ export type ObservedRequest = Pick<
 >;
 
 export type MetricsSources = {
-	supervisor: {snapshot(): InstanceSnapshot[]};
-	proxy: {snapshot(): ProxySnapshot};
-	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
-	version: string;
-	/** Date.now() of the supervisor's start. */
-	startedAt: number;
+	/** The fleet as it is now (FleetViewSource); version and start time come with it. */
+	fleet: {view(): FleetView};
 	/** OLLAMA_MAX_LOADED_MODELS of each instance; Ollama's default when absent. */
 	maxLoadedModelsPerInstance?: number | undefined;
 };
@@ -152,6 +147,18 @@ export class FleetMetrics {
 	readonly #gpuTemperature = this.#gauge('ollama_multi_gpu_temperature_celsius', 'GPU temperature, from nvidia-smi.', [...instanceLabels]);
 	readonly #gpuPower = this.#gauge('ollama_multi_gpu_power_watts', 'GPU power draw, from nvidia-smi.', [...instanceLabels]);
 	readonly #gpuPowerLimit = this.#gauge('ollama_multi_gpu_power_limit_watts', 'GPU power limit, from nvidia-smi.', [...instanceLabels]);
+	readonly #instanceMemoryUsed = this.#gauge(
+		'ollama_multi_instance_memory_used_bytes',
+		'GPU memory in use over the instance\'s GPUs (a --gpus 0+1 group adds up); absent when any of them reads N/A.',
+		[...instanceLabels],
+	);
+	readonly #instanceMemoryTotal = this.#gauge(
+		'ollama_multi_instance_memory_total_bytes',
+		'GPU memory in all over the instance\'s GPUs; absent when any of them reads N/A.',
+		[...instanceLabels],
+	);
+	/** Labels per instance id: fixed for an instance's life, so requests need no join of their own. */
+	readonly #labelsById = new Map<string, InstanceLabels>();
 
 	readonly #labelSets = new Map<string, RequestLabelSets>();
 	readonly #learned = new LearnedMetrics(this.registry, instanceLabels);
@@ -213,9 +220,7 @@ export class FleetMetrics {
 	}
 
 	#refreshCurrentValues(): void {
-		const instances = this.#sources.supervisor.snapshot();
-		const proxy = this.#sources.proxy.snapshot();
-		const samples = this.#sources.gpuMonitor?.snapshot() ?? [];
+		const view = this.#sources.fleet.view();
 		// Reset first so an instance or model that went away leaves no stale series.
 		for (const metric of [
 			this.#instanceState,
@@ -232,6 +237,8 @@ export class FleetMetrics {
 			this.#gpuTemperature,
 			this.#gpuPower,
 			this.#gpuPowerLimit,
+			this.#instanceMemoryUsed,
+			this.#instanceMemoryTotal,
 		]) {
 			metric.reset();
 		}
@@ -239,11 +246,14 @@ export class FleetMetrics {
 		this.#instanceRestarts.reset();
 		this.#queueRejected.reset();
 
-		this.#buildInfo.set({version: this.#sources.version}, 1);
-		this.#startTime.set(Math.floor(this.#sources.startedAt / 1000));
+		this.#buildInfo.set({version: view.version}, 1);
+		this.#startTime.set(Math.floor(view.startedAt / 1000));
 
-		for (const instance of instances) {
-			const labels = labelsFor(instance);
+		this.#labelsById.clear();
+		for (const entry of view.instances) {
+			const {instance, traffic} = entry;
+			const labels = labelsFor(entry);
+			this.#labelsById.set(entry.id, labels);
 			for (const state of instanceStates) {
 				this.#instanceState.set({...labels, state}, instance.state === state ? 1 : 0);
 			}
@@ -251,56 +261,69 @@ export class FleetMetrics {
 			this.#instanceDraining.set(labels, instance.draining ? 1 : 0);
 			this.#instanceCrashLoop.set(labels, instance.crashLoop ? 1 : 0);
 			this.#instanceRestarts.inc(labels, instance.restarts);
-			const traffic = proxy.instances.find(entry => entry.instanceId === instance.id);
-			this.#instanceInFlight.set(labels, traffic?.inFlight ?? 0);
-			this.#instanceCapacity.set(labels, traffic?.capacity ?? instance.capacity);
-			this.#instanceQueued.set(labels, traffic?.queuedFor ?? 0);
-			for (const model of traffic?.loadedModels ?? []) {
+			this.#instanceInFlight.set(labels, traffic.inFlight);
+			this.#instanceCapacity.set(labels, traffic.capacity);
+			this.#instanceQueued.set(labels, traffic.queuedFor);
+			for (const model of traffic.loadedModels) {
 				this.#modelVram.set({...labels, model: model.name}, model.sizeVramBytes);
 				if (model.sizeBytes > 0 && instance.gpu) {
 					this.#modelGpuShare.set({...labels, model: model.name}, Math.min(1, model.sizeVramBytes / model.sizeBytes));
 				}
 			}
+
+			// The node's own GPUs only: a remote peer exports its own.
+			if (entry.gpus.length > 0) {
+				setIfKnown(this.#instanceMemoryUsed, labels, entry.reading?.memoryUsedMiB ?? null, mebibyte);
+				setIfKnown(this.#instanceMemoryTotal, labels, entry.reading?.memoryTotalMiB ?? null, mebibyte);
+			}
+
+			// A group's GPUs each keep their own series, labelled with the group's instance.
+			for (const gpu of entry.gpus) {
+				this.#setGpu({ollama_instance: entry.id, gpu: String(gpu.index), gpu_uuid: gpu.uuid, gpu_name: gpu.name}, gpu);
+			}
 		}
 
-		this.#learned.refresh(proxy.learned, instanceId => {
-			const instance = instances.find(entry => entry.id === instanceId);
-			return instance ? labelsFor(instance) : {ollama_instance: instanceId, gpu: '', gpu_uuid: '', gpu_name: ''};
-		});
-		this.#queueLength.set(proxy.queueLength);
-		this.#queueMaxLength.set(proxy.maxQueue);
-		this.#queueRejected.inc(proxy.rejectedQueueFull);
+		for (const gpu of view.otherGpus) {
+			this.#setGpu({ollama_instance: '', gpu: String(gpu.index), gpu_uuid: gpu.uuid, gpu_name: ''}, gpu);
+		}
+
+		this.#learned.refresh(view.learned ?? undefined, instanceId => this.#labelsOf(instanceId));
+		this.#queueLength.set(view.queue.length);
+		this.#queueMaxLength.set(view.queue.max);
+		this.#queueRejected.inc(view.queue.rejectedQueueFull);
 		this.#modelServer.refresh({
-			instances,
-			proxy,
+			view,
 			labelsFor,
 			maxLoadedModelsPerInstance: this.#sources.maxLoadedModelsPerInstance ?? ollamaDefaultMaxLoadedModels,
-			now: Date.now(),
+			now: view.now,
 		});
+	}
 
-		for (const sample of samples) {
-			// A group's GPUs each keep their own series, labelled with the group's instance.
-			const instance = instances.find(entry => instanceGpus(entry).some(gpu => gpu.uuid === sample.uuid));
-			const member = instance ? instanceGpus(instance).find(gpu => gpu.uuid === sample.uuid) : undefined;
-			const labels: InstanceLabels = instance && member
-				? {ollama_instance: instance.id, gpu: String(member.index), gpu_uuid: member.uuid, gpu_name: member.name}
-				: {ollama_instance: '', gpu: String(sample.index), gpu_uuid: sample.uuid, gpu_name: ''};
-			setIfKnown(this.#gpuMemoryUsed, labels, sample.memoryUsedMiB, mebibyte);
-			setIfKnown(this.#gpuMemoryTotal, labels, sample.memoryTotalMiB, mebibyte);
-			setIfKnown(this.#gpuUtilization, labels, sample.utilizationPercent, 0.01);
-			setIfKnown(this.#gpuTemperature, labels, sample.temperatureC, 1);
-			setIfKnown(this.#gpuPower, labels, sample.powerDrawW, 1);
-			setIfKnown(this.#gpuPowerLimit, labels, sample.powerLimitW, 1);
-		}
+	#setGpu(labels: InstanceLabels, gpu: GpuView): void {
+		const reading: Partial<GpuReading> = gpu.reading ?? {};
+		setIfKnown(this.#gpuMemoryUsed, labels, reading.memoryUsedMiB ?? null, mebibyte);
+		setIfKnown(this.#gpuMemoryTotal, labels, reading.memoryTotalMiB ?? null, mebibyte);
+		setIfKnown(this.#gpuUtilization, labels, reading.utilizationPercent ?? null, 0.01);
+		setIfKnown(this.#gpuTemperature, labels, reading.temperatureC ?? null, 1);
+		setIfKnown(this.#gpuPower, labels, reading.powerDrawW ?? null, 1);
+		setIfKnown(this.#gpuPowerLimit, labels, reading.powerLimitW ?? null, 1);
 	}
 
 	#labelsOf(instanceId: string | undefined): InstanceLabels {
-		const instance = instanceId === undefined ? undefined : this.#sources.supervisor.snapshot().find(entry => entry.id === instanceId);
-		if (instance) {
-			return labelsFor(instance);
+		if (instanceId === undefined) {
+			return {ollama_instance: '', gpu: '', gpu_uuid: '', gpu_name: ''};
 		}
 
-		return {ollama_instance: instanceId ?? '', gpu: '', gpu_uuid: '', gpu_name: ''};
+		let labels = this.#labelsById.get(instanceId);
+		if (!labels) {
+			const entry = this.#sources.fleet.view().instances.find(candidate => candidate.id === instanceId);
+			labels = entry ? labelsFor(entry) : {ollama_instance: instanceId, gpu: '', gpu_uuid: '', gpu_name: ''};
+			if (entry) {
+				this.#labelsById.set(instanceId, labels);
+			}
+		}
+
+		return labels;
 	}
 
 	#gauge<Label extends string>(name: string, help: string, labelNames: readonly Label[]): Gauge<Label> {
@@ -309,10 +332,10 @@ export class FleetMetrics {
 }
 
 /** A group instance's labels list its GPUs: gpu "0+1", gpu_uuid "GPU-a,GPU-b" (CUDA_VISIBLE_DEVICES order). */
-function labelsFor(instance: InstanceSnapshot): InstanceLabels {
-	const gpus = instanceGpus(instance);
+function labelsFor(view: Pick<InstanceView, 'id' | 'instance'>): InstanceLabels {
+	const gpus = view.instance.gpus ?? (view.instance.gpu ? [view.instance.gpu] : []);
 	return {
-		ollama_instance: instance.id,
+		ollama_instance: view.id,
 		gpu: gpus.map(gpu => String(gpu.index)).join('+'),
 		gpu_uuid: gpus.map(gpu => gpu.uuid).join(','),
 		gpu_name: [...new Set(gpus.map(gpu => gpu.name))].join(' + '),

@@ -108,7 +108,7 @@ export function Dashboard({store, actions, readonly = false, onQuit}: DashboardP
 	const selectedIndex = foundIndex === -1 ? 0 : foundIndex;
 	const selected = instances[selectedIndex];
 
-	const header = useMemo(() => headerLines(state.fleet, {width: columns, now: state.now, startedAt: state.startedAt}), [state.fleet, state.now, state.startedAt, columns]);
+	const header = useMemo(() => headerLines(state, {width: columns}), [state, columns]);
 	const chromeHeight = header.length + 2;
 	const bodyHeight = Math.max(1, rows - chromeHeight - 1);
 	const layout = useMemo(() => chooseLayout({width: columns, height: rows, instanceCount: instances.length, chromeHeight}), [columns, rows, instances.length, chromeHeight]);

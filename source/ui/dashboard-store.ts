@@ -1,19 +1,12 @@
-import type {Gpu, GpuSample} from '../gpu/gpu.js';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
+import type {FleetView} from '../fleet/fleet-view.js';
 import type {SupervisorApi} from '../supervisor/supervisor-api.js';
-import type {RemoteDetails} from '../upstream/remote-upstream.js';
-import {buildDashboardState, reuseUnchanged, type DashboardState, type GpuTelemetry} from './dashboard-state.js';
-import {remoteTelemetry} from './remote-telemetry.js';
+import {reuseUnchanged, type DashboardState} from './dashboard-state.js';
 
 export type DashboardSources = {
-	/** With remote upstreams, also what is known of them (FleetWithUpstreams). */
-	supervisor: Pick<SupervisorApi, 'snapshot' | 'on' | 'logTail'> & {remoteDetails?: () => Map<string, RemoteDetails>};
-	proxy: {snapshot(): ProxySnapshot; on(name: 'change', listener: () => void): () => void};
-	gpuMonitor?: {snapshot(): GpuSample[]; on(name: 'samples', listener: () => void): () => void};
-	inventory: Gpu[];
-	/** `--preload` loads in progress, per instance id. */
-	preloads?: {snapshot(): Map<string, string[]>; on(name: 'change', listener: () => void): () => void};
-	startedAt: number;
+	/** The fleet view (FleetViewSource): read when it changed, at most once per publish interval. */
+	fleet: {view(): FleetView; on(name: 'change', listener: () => void): () => void};
+	/** The instances' log lines. */
+	logs: Pick<SupervisorApi, 'on' | 'logTail'>;
 	now?: () => number;
 	/** How often pending changes are gathered into one published state. */
 	publishIntervalMs?: number;
@@ -46,16 +39,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 	let dirty = false;
 	let disposed = false;
 
-	const read = (): DashboardState => buildDashboardState({
-		instances: sources.supervisor.snapshot(),
-		proxy: sources.proxy.snapshot(),
-		samples: sources.gpuMonitor?.snapshot() ?? [],
-		inventory: sources.inventory,
-		preloading: sources.preloads?.snapshot(),
-		startedAt: sources.startedAt,
-		now: now(),
-		remoteTelemetry: remoteTelemetryById(sources.supervisor.remoteDetails?.()),
-	});
+	const read = (): DashboardState => ({...sources.fleet.view(), now: Math.floor(now() / 1000) * 1000});
 
 	let state = read();
 	let publishedAt = now();
@@ -64,15 +48,12 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 	};
 
 	const unsubscribers = [
-		sources.supervisor.on('change', markDirty),
-		sources.supervisor.on('log', (instanceId: string) => {
+		sources.fleet.on('change', markDirty),
+		sources.logs.on('log', (instanceId: string) => {
 			if (logListeners.has(instanceId)) {
 				instancesWithNewLogs.add(instanceId);
 			}
 		}),
-		sources.proxy.on('change', markDirty),
-		...(sources.gpuMonitor ? [sources.gpuMonitor.on('samples', markDirty)] : []),
-		...(sources.preloads ? [sources.preloads.on('change', markDirty)] : []),
 	];
 
 	const flush = () => {
@@ -110,7 +91,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 			return () => listeners.delete(listener);
 		},
 		getSnapshot: () => state,
-		logTail: (instanceId, lines) => sources.supervisor.logTail(instanceId, lines),
+		logTail: (instanceId, lines) => sources.logs.logTail(instanceId, lines),
 		subscribeLog(instanceId, listener) {
 			let set = logListeners.get(instanceId);
 			if (!set) {
@@ -141,20 +122,4 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 			logListeners.clear();
 		},
 	};
-}
-
-function remoteTelemetryById(details: Map<string, RemoteDetails> | undefined): Map<string, GpuTelemetry> | undefined {
-	if (details === undefined) {
-		return undefined;
-	}
-
-	const byId = new Map<string, GpuTelemetry>();
-	for (const [id, remote] of details) {
-		const telemetry = remoteTelemetry(remote);
-		if (telemetry) {
-			byId.set(id, telemetry);
-		}
-	}
-
-	return byId;
 }

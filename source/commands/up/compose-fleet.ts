@@ -3,6 +3,7 @@ import {version} from '../../shared/version.js';
 import {createControlLayer} from '../../control/control-layer.js';
 import {GpuMonitor} from '../../gpu/gpu-monitor.js';
 import {FleetMemory} from '../../fleet/fleet-memory.js';
+import {FleetViewSource} from '../../fleet/fleet-view-source.js';
 import {Preloader} from '../../fleet/preload.js';
 import {OllamaProxy} from '../../proxy/proxy-server.js';
 import {instanceCapacity, maxLoadedModelsFrom} from '../../ollama/settings.js';
@@ -22,6 +23,8 @@ export type Fleet = {
 	proxy: OllamaProxy;
 	gpuMonitor: GpuMonitor | undefined;
 	controller: FleetActions;
+	/** The fleet joined once: the dashboard, the control API, /metrics and the headless log read it. */
+	view: FleetViewSource;
 	/** `--preload` (nothing to do without it): call whenFleetSettles once the supervisor started. */
 	preloader: Preloader;
 	/** Where memory notes (a model that fits nowhere, a CPU spill, preloads) are written; none until set (the dashboard shows them). */
@@ -42,8 +45,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 	const gpuMonitor = plan.gpus.length > 0 ? new GpuMonitor({env: options.env, gpuCount: plan.detectedGpuCount}) : undefined;
 	const maxLoadedModels = maxLoadedModelsFrom(options.env);
 	const control = createControlLayer({
-		supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt,
-		publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: maxLoadedModels,
+		supervisor, host: options.host, token: options.token, publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: maxLoadedModels,
 	});
 	const ignore = (_message: string) => undefined;
 	let notes: {info(message: string): void; warn(message: string): void} = {info: ignore, warn: ignore};
@@ -85,7 +87,8 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		info: message => notes.info(message),
 		warn: message => notes.warn(message),
 	});
-	const {controller} = control.attach(proxy);
+	const view = new FleetViewSource({supervisor, proxy, gpuMonitor, inventory: plan.gpus, preloads: preloader, version, startedAt});
+	const {controller} = control.attach({proxy, fleet: view});
 	const stopGraceMs = {...defaultSupervisorTimings, ...options.timings}.stopGraceMs;
 	let killed!: () => void;
 	// The drain may be asleep in its grace; a kill must not wait for it.
@@ -98,6 +101,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		proxy,
 		gpuMonitor,
 		controller,
+		view,
 		preloader,
 		setNotes(next) {
 			notes = {info: message => next.info(message), warn: message => next.warn(message)};

@@ -1,4 +1,3 @@
-import type {Gpu} from '../../gpu/gpu.js';
 import {createDashboardStore} from '../../ui/dashboard-store.js';
 import {renderDashboard} from '../../ui/render-dashboard.js';
 import type {Fleet} from './compose-fleet.js';
@@ -6,16 +5,15 @@ import {stopOnSignals, stopPlanFor} from './stop-on-signals.js';
 
 export type DashboardRun = {
 	fleet: Fleet;
-	inventory: Gpu[];
 	readonly: boolean;
 	stopTimeoutMs: number;
 };
 
 /** The dashboard until q, Ctrl-C (a key press in raw mode), SIGTERM or SIGHUP: a graceful stop; a second one stops at once. */
-export async function runDashboard({fleet, inventory, readonly, stopTimeoutMs}: DashboardRun): Promise<void> {
+export async function runDashboard({fleet, readonly, stopTimeoutMs}: DashboardRun): Promise<void> {
 	await fleet.supervisor.start();
 	fleet.preloader.whenFleetSettles(fleet.supervisor);
-	const store = createDashboardStore({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, preloads: fleet.preloader, inventory, startedAt: fleet.startedAt});
+	const store = createDashboardStore({fleet: fleet.view, logs: fleet.supervisor});
 	// The dashboard stays up while the requests finish, so they can be watched going.
 	const latch = stopOnSignals({
 		stop: async reason => fleet.stop(stopPlanFor(reason, stopTimeoutMs)),
