@@ -149,7 +149,7 @@ describe('dashboard at 160, 100 and 60 columns with 1, 4 and 8 GPUs', () => {
 
 	it('tells a read-only dashboard in its footer', () => {
 		const {screen} = show(dashboardState(4), {columns: 100, rows: 45}, true);
-		assert.match(screen(), /read-only: d\/r disabled/);
+		assert.match(screen(), /read-only: no changes/);
 		assert.doesNotMatch(screen(), /d drain/);
 	});
 });

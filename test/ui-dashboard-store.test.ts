@@ -4,6 +4,7 @@ import type {GpuSample} from '../source/gpu/gpu.js';
 import type {ProxySnapshot} from '../source/proxy/proxy-snapshot.js';
 import type {InstanceSnapshot, SupervisorEvents} from '../source/supervisor/instance-snapshot.js';
 import {TypedEmitter} from '../source/shared/typed-emitter.js';
+import {localSource} from '../source/ui/dashboard-source.js';
 import {createDashboardStore, type DashboardStore} from '../source/ui/dashboard-store.js';
 import {FleetViewSource} from '../source/fleet/fleet-view-source.js';
 import {dashboardInputs, fixtureNow} from './fixtures/dashboard-state.js';
@@ -60,7 +61,7 @@ function fleet(options: {withSamples?: boolean} = {}) {
 	const gpuMonitor = new FakeGpuMonitor(options.withSamples === false ? [] : [...inputs.samples].reverse());
 	const now = () => clock;
 	const view = new FleetViewSource({supervisor, proxy, gpuMonitor, inventory: inputs.inventory, version: inputs.version, startedAt: inputs.startedAt, now});
-	const store = createDashboardStore({fleet: view, logs: supervisor, now});
+	const store = createDashboardStore(localSource({fleet: view, logs: supervisor}), {now});
 	let publishes = 0;
 	store.subscribe(() => publishes++);
 	return {
@@ -144,9 +145,10 @@ describe('dashboard store', () => {
 	});
 
 	it('keeps the objects of unchanged instances so their panels are not redrawn', () => {
-		const {store, gpuMonitor} = track(fleet());
+		const {store, gpuMonitor, advanceClock} = track(fleet());
 		const before = store.getSnapshot();
 		gpuMonitor.report(gpuMonitor.current.map(sample => sample.index === 1 ? {...sample, utilizationPercent: 12} : sample));
+		advanceClock(2000);
 		mock.timers.tick(250);
 		const after = store.getSnapshot();
 		assert.notEqual(after, before);
@@ -155,41 +157,31 @@ describe('dashboard store', () => {
 		for (const index of [0, 2, 3]) {
 			assert.equal(after.instances[index], before.instances[index], `gpu${index} unchanged`);
 		}
-
 	});
 
-	it('moves the clock once per second, for uptimes and model expiry', () => {
-		const {store, publishes, advanceClock} = track(fleet());
-		const start = store.getSnapshot().now;
-		advanceClock(400);
-		mock.timers.tick(250);
-		assert.equal(publishes(), 0, 'still the same second');
-		advanceClock(700);
-		mock.timers.tick(250);
-		assert.equal(publishes(), 1);
-		assert.equal(store.getSnapshot().now, start + 1000);
-	});
-
-	it('moves the clock with the next GPU reading rather than in a frame of its own', () => {
-		const {store, gpuMonitor, publishes, advanceClock} = track(fleet());
+	it('draws what a person acts on at the next tick, and drifting figures and the clock every refresh (2 s)', () => {
+		const {store, supervisor, proxy, gpuMonitor, publishes, advanceClock} = track(fleet());
 		const start = store.getSnapshot().now;
 		const reading = (utilizationPercent: number) => gpuMonitor.report(gpuMonitor.current.map(sample => sample.index === 0 ? {...sample, utilizationPercent} : sample));
 		advanceClock(600);
 		reading(11);
 		mock.timers.tick(250);
-		assert.equal(publishes(), 1);
-		advanceClock(500);
+		assert.equal(publishes(), 0, 'a new reading waits for the refresh');
+		advanceClock(1500);
 		mock.timers.tick(250);
-		assert.equal(publishes(), 1, 'a new second, but the last frame is only half a second old');
-		advanceClock(500);
-		reading(12);
-		mock.timers.tick(250);
-		assert.equal(publishes(), 2, 'one frame a second, as often as the readings change');
-		assert.equal(store.getSnapshot().now, start + 1000);
-		advanceClock(1000);
-		mock.timers.tick(250);
-		assert.equal(publishes(), 3, 'without readings the clock still moves every second');
+		assert.equal(publishes(), 1, 'two seconds on: the reading and the clock in one frame');
+		assert.equal(store.getSnapshot().instances[0]!.reading?.utilizationPercent, 11);
 		assert.equal(store.getSnapshot().now, start + 2000);
+		advanceClock(300);
+		supervisor.change(supervisor.instances.map(instance => instance.id === 'gpu0' ? {...instance, draining: true} : instance));
+		mock.timers.tick(250);
+		assert.equal(publishes(), 2, 'a drain is drawn at once');
+		proxy.change({...proxy.current, instances: proxy.current.instances.map(traffic => traffic.instanceId === 'gpu1' ? {...traffic, inFlight: traffic.inFlight + 1} : traffic)});
+		mock.timers.tick(250);
+		assert.equal(publishes(), 3, 'so is a request starting');
+		advanceClock(2000);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 4, 'without readings the clock still moves every refresh');
 	});
 
 	it('tells a log listener about new lines of its instance only', () => {

@@ -1,6 +1,9 @@
 import type {IncomingMessage, ServerResponse} from 'node:http';
 import {FleetController, type ControlledProxy} from '../fleet/fleet-controller.js';
 import type {FleetView} from '../fleet/fleet-view.js';
+import type {GpuHistory} from '../fleet/gpu-history.js';
+import type {ModelOperations} from '../fleet/operator-actions.js';
+import type {RequestLog} from '../fleet/request-log.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
 import type {SupervisorApi} from '../supervisor/supervisor-api.js';
 import {createControlAuth} from './control-auth.js';
@@ -28,8 +31,11 @@ export type ControlLayerOptions = {
 /** What the layer serves, once the proxy exists. */
 export type ControlParts = {
 	proxy: ControlledOllamaProxy;
-	/** The fleet as it is now (FleetViewSource). */
-	fleet: {view(): FleetView};
+	/** The fleet as it is now, and when it changes (FleetViewSource). */
+	fleet: {view(): FleetView; on(name: 'change', listener: () => void): () => void};
+	models?: ModelOperations | undefined;
+	requests?: RequestLog | undefined;
+	history?: GpuHistory | undefined;
 };
 
 export type ControlLayer = {
@@ -56,7 +62,7 @@ export function createControlLayer(options: ControlLayerOptions): ControlLayer {
 
 			return false;
 		},
-		attach({proxy, fleet}) {
+		attach({proxy, fleet, models, requests, history}) {
 			const controller = new FleetController({
 				supervisor: options.supervisor,
 				proxy,
@@ -70,6 +76,9 @@ export function createControlLayer(options: ControlLayerOptions): ControlLayer {
 			routes = createControlRoutes({
 				fleet,
 				controller,
+				models,
+				logs: options.supervisor,
+				stream: {fleet, requests, history},
 				metrics,
 				auth: createControlAuth({host: options.host, token: options.token}),
 				publicMetrics: options.publicMetrics,

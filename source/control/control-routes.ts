@@ -6,6 +6,9 @@ import {sendError} from '../ollama/api-error.js';
 import {pathOf} from '../ollama/routes.js';
 import type {ControlAuth} from './control-auth.js';
 import {buildInstanceStatus, buildStatusReport} from './control-status.js';
+import {allowMethod, modelRoute, sendJson} from './extra-routes.js';
+import {streamFleet, type FleetStreamSources} from './fleet-stream.js';
+import type {ModelOperations} from '../fleet/operator-actions.js';
 import {InstanceReferenceError, resolveInstance} from './resolve-instance.js';
 
 /** Ollama uses no path under it, so the control API can share the proxy's port. */
@@ -15,6 +18,12 @@ export const metricsPath = '/metrics';
 export type ControlRoutesOptions = {
 	/** The fleet as it is now (FleetViewSource). */
 	fleet: {view(): FleetView};
+	/** Load and unload models (absent: those routes answer 404). */
+	models?: ModelOperations | undefined;
+	/** The instances' log lines, for `top`'s log view. */
+	logs?: {logTail(instanceId: string, lines?: number): string[]} | undefined;
+	/** What GET /ollama-multi/stream sends (absent: no stream). */
+	stream?: FleetStreamSources | undefined;
 	controller: Pick<FleetController, 'drain' | 'undrain' | 'restart' | 'restartAll' | 'on' | 'off'>;
 	/** Without it, /metrics is left to the proxy (and so to Ollama, which answers 404). */
 	metrics?: {contentType: string; render(): Promise<string>} | undefined;
@@ -34,6 +43,9 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<b
  *   POST /ollama-multi/instances/<ref>/undrain
  *   POST /ollama-multi/instances/<ref>/restart     graceful; NDJSON progress, then {"status":"success"} or {"error"}
  *   POST /ollama-multi/restart-all                 rolling; NDJSON progress like restart
+ *   GET  /ollama-multi/instances/<ref>/logs?lines=N  its latest log lines
+ *   GET  /ollama-multi/stream                      NDJSON: the fleet view, requests and GPU history as they change
+ *   GET  /ollama-multi/models, POST …/unload, POST …/instances/<ref>/load|unload   see extra-routes.ts
  *   GET  /metrics                                  Prometheus text format
  *
  * <ref>: a GPU index, an instance id (gpu1), a GPU UUID or a unique prefix of one.
@@ -57,10 +69,13 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 			return false;
 		}
 
-		// Nothing here reads a body; let it flow so the connection can be reused.
-		request.resume();
+		const method = request.method ?? 'GET';
+		if (method !== 'POST') {
+			// Only the model routes read a body; let any other flow so the connection can be reused.
+			request.resume();
+		}
+
 		try {
-			const method = request.method ?? 'GET';
 			const decision = isMetrics && options.publicMetrics === true
 				? {ok: true as const}
 				: options.auth.authorize(request, method === 'GET' || method === 'HEAD' ? 'read' : 'mutation');
@@ -103,6 +118,35 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 
 	async function route(segments: string[], request: IncomingMessage, response: ServerResponse): Promise<void> {
 		const [first, reference, action, ...rest] = segments;
+		if (first === 'stream' && segments.length === 1 && options.stream) {
+			if (allowMethod(request, response, ['GET'])) {
+				streamFleet(response, options.stream);
+			}
+
+			return;
+		}
+
+		if (options.models && segments.length === 1 && first !== undefined && await modelRoute(options.models, {action: first}, request, response)) {
+			return;
+		}
+
+		if (options.models && first === 'instances' && reference !== undefined && action !== undefined && rest.length === 0
+			&& await modelRoute(options.models, {instanceId: resolveInstance(reference, instances()), action}, request, response)) {
+			return;
+		}
+
+		// What is left reads no body.
+		request.resume();
+		if (first === 'instances' && reference !== undefined && action === 'logs' && rest.length === 0 && options.logs) {
+			if (allowMethod(request, response, ['GET'])) {
+				const lines = Number(new URL(request.url ?? '/', 'http://localhost').searchParams.get('lines') ?? 200);
+				const instanceId = resolveInstance(reference, instances());
+				sendJson(response, 200, {instance: instanceId, lines: options.logs.logTail(instanceId, Number.isFinite(lines) ? Math.min(2000, Math.max(1, lines)) : 200)});
+			}
+
+			return;
+		}
+
 		if (first === 'status' && segments.length === 1) {
 			if (allowMethod(request, response, ['GET', 'HEAD'])) {
 				sendJson(response, 200, buildStatusReport(options.fleet.view()), request.method === 'HEAD');
@@ -180,19 +224,4 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 			response.end();
 		}
 	}
-}
-
-function allowMethod(request: IncomingMessage, response: ServerResponse, methods: string[]): boolean {
-	if (methods.includes(request.method ?? 'GET')) {
-		return true;
-	}
-
-	sendError(response, 405, `method ${request.method ?? ''} not allowed here; use ${methods.join(' or ')}`, {headers: {Allow: methods.join(', ')}});
-	return false;
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown, headOnly = false): void {
-	const text = JSON.stringify(body);
-	response.writeHead(status, {'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store'});
-	response.end(headOnly ? undefined : text);
 }

@@ -2,7 +2,7 @@ import type {Gpu, GpuSample} from '../gpu/gpu.js';
 import {combineReadings, freeMiB, gpuReading, type GpuReading} from '../gpu/gpu-readings.js';
 import {suggestGpuGroup} from '../gpu/suggest-group.js';
 import {gpuSharePercent, isSpilled} from '../ollama/cpu-spill.js';
-import type {InstanceTraffic, ProxySnapshot} from '../proxy/proxy-snapshot.js';
+import type {InstanceTraffic, ModelTraffic, ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {LearnedFigures} from '../scheduler/estimator.js';
 import {instanceGpus} from '../supervisor/instance-gpus.js';
 import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
@@ -58,6 +58,8 @@ export type FleetView = {
 	memoryUsedMiB: number | null;
 	memoryTotalMiB: number | null;
 	instances: InstanceView[];
+	/** Requests in progress per model (in flight, waiting for a slot). */
+	models: ModelTraffic[];
 	/** GPUs nvidia-smi reads that no instance runs on (outside `--gpus`). */
 	otherGpus: GpuView[];
 	learned: LearnedFigures | null;
@@ -135,6 +137,7 @@ export function buildFleetView(inputs: FleetInputs): FleetView {
 		memoryUsedMiB: fleetReading?.memoryUsedMiB ?? null,
 		memoryTotalMiB: fleetReading?.memoryTotalMiB ?? null,
 		instances,
+		models: proxy.models ?? [],
 		otherGpus: inputs.samples.filter(sample => !used.has(sample.uuid)).map(sample => ({
 			index: sample.index, uuid: sample.uuid, name: cardByUuid.get(sample.uuid)?.name ?? '', reading: gpuReading(sample, cardByUuid.get(sample.uuid)) ?? null,
 		})),

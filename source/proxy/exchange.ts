@@ -2,6 +2,7 @@ import type http from 'node:http';
 import {sendError} from '../ollama/api-error.js';
 import {defaultDiscardLimits, discardRestOfBody, type DiscardLimits} from './discard-body.js';
 import type {Lane} from './lanes.js';
+import {clientOf} from './client-identity.js';
 import type {CompletedRequest} from './proxy-events.js';
 import {BodyTooLargeError, MalformedJsonError, readBody, requestFacts} from './request-model.js';
 import {RollingCounter} from './rolling-counter.js';
@@ -215,6 +216,8 @@ export class Exchange {
 				outputTokens: this.outputTokens,
 				model: this.model,
 				attempts: this.attempts,
+				client: clientOf(this.req.headers, this.req.socket.remoteAddress).clientId,
+				routeReason: this.placementReason,
 			},
 			now,
 		);

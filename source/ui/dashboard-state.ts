@@ -73,3 +73,22 @@ export function reuseUnchanged(previous: DashboardState, next: DashboardState): 
 
 	return {...next, instances: instancesChanged ? instances : previous.instances};
 }
+
+/**
+ * What a person acts on, as one string: instance states, drains, slots in use, queues, resident models, loads in
+ * progress. A change here is drawn at the next tick; readings, rates and the clock wait for the refresh.
+ */
+export function urgentSignature(state: DashboardState): string {
+	let signature = `${state.totalCount}|${state.readyCount}|${state.inFlight}|${state.queue.length}|${state.queue.rejectedQueueFull}`;
+	for (const view of state.instances) {
+		const {instance, traffic} = view;
+		signature += `|${view.id}:${instance.state}:${instance.draining ? 'd' : ''}:${instance.crashLoop ? 'c' : ''}:${instance.pid ?? ''}:${instance.restarts}`
+			+ `:${traffic.inFlight}:${traffic.queuedFor}:${traffic.penalized ? 'p' : ''}:${traffic.loadedModels.map(model => model.name).join(',')}:${view.preloading.join(',')}`;
+	}
+
+	for (const model of state.models) {
+		signature += `|${model.model}:${model.inFlight}:${model.waiting}`;
+	}
+
+	return signature;
+}
