@@ -1,4 +1,5 @@
 import {exposurePolicy} from '../control/control-auth.js';
+import {OllamaNotFoundError} from '../supervisor/ollama-command.js';
 import {composeFleet} from './up/compose-fleet.js';
 import {isUserFacing, preflight, type Preflight} from './up/preflight.js';
 import {runHeadless} from './up/run-headless.js';
@@ -33,6 +34,10 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 	} catch (error) {
 		if (isUserFacing(error)) {
 			log.error(error.message);
+			if (error instanceof OllamaNotFoundError) {
+				log.error('To see ollama-multi at work without Ollama or GPUs: ollama-multi demo (a simulated fleet).');
+			}
+
 			return 1;
 		}
 
