@@ -33,10 +33,8 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		plan = await preflight(options, log);
 	} catch (error) {
 		if (isUserFacing(error)) {
-			log.error(error.message);
-			if (error instanceof OllamaNotFoundError) {
-				log.error('To see ollama-multi at work without Ollama or GPUs: ollama-multi demo (a simulated fleet).');
-			}
+			// Without Ollama, the simulated fleet is still there to look at.
+			log.error(error instanceof OllamaNotFoundError ? `${error.message} To see ollama-multi at work without it: ollama-multi demo.` : error.message);
 
 			return 1;
 		}
