@@ -78,7 +78,7 @@ describe('requests view', () => {
 		assert.match(rows[0]!, /▶ .*10\.0\.0\.7 +llama3\.1:8b +gpu0 +faster-gpu .*499/);
 		assert.match(rows[1]!, /batch +qwen2\.5:14b +gpu1 +cold-load waited-1\.2s +3\.1s +220 +.* 200/);
 		assert.match(rows[2]!, /gpu0 +warm +180ms +220 +99 +200/);
-		assert.match(ui.screen(), /#3 POST \/api\/chat · llama3\.1:8b on gpu0 · route faster-gpu · client address:10\.0\.0\.7 .* client-closed/);
+		assert.match(ui.screen(), /#3 POST \/api\/chat · llama3\.1:8b on gpu0 · route faster-gpu · 499 client-closed · client address:10\.0\.0\.7 · queued 0ms/);
 		await ui.press(keys.down);
 		await ui.waitFor(/#2 POST \/api\/chat · qwen2\.5:14b on gpu1/);
 	});

@@ -89,10 +89,10 @@ export function requestDetailLine(record: RequestRecord | undefined, width: numb
 		{text: `${record.method} ${record.route}`, bold: true},
 		{text: ` · ${record.model ?? 'no model'} on ${record.instanceId ?? 'no instance'}`},
 		{text: ` · route `, dim: true}, ...routeSegments(record.routeReason),
+		{text: ` · ${record.status} ${record.outcome}${record.attempts > 1 ? ` after ${record.attempts} tries` : ''}`, colour: record.outcome === 'completed' ? undefined : 'yellow'},
 		{text: ` · client ${record.client}`},
 		{text: ` · queued ${formatMilliseconds(record.queueWaitMs)} · TTFT ${formatMilliseconds(record.timeToFirstByteMs)} · took ${formatMilliseconds(record.durationMs)}`},
 		{text: ` · prompt ${record.promptTokens ?? '–'} / output ${record.outputTokens ?? '–'} tokens`},
-		{text: ` · ${record.outcome}${record.attempts > 1 ? ` after ${record.attempts} tries` : ''}`, colour: record.outcome === 'completed' ? undefined : 'yellow'},
 	];
 	return fitLine(parts, width);
 }
