@@ -121,7 +121,8 @@ describe('dashboard store', () => {
 	});
 
 	it('publishes a burst of changes once, with the latest figures', () => {
-		const {store, proxy, publishes} = track(fleet());
+		const {store, proxy, publishes, advanceClock} = track(fleet());
+		advanceClock(1000);
 		for (let index = 1; index <= 20; index++) {
 			proxy.change({...proxy.current, inFlight: index, queueLength: index % 3});
 		}
@@ -159,7 +160,7 @@ describe('dashboard store', () => {
 		}
 	});
 
-	it('draws what a person acts on at the next tick, and drifting figures and the clock every refresh (2 s)', () => {
+	it('draws what a person acts on at the next tick, requests coming and going within a second, drifting figures and the clock every refresh (2 s)', () => {
 		const {store, supervisor, proxy, gpuMonitor, publishes, advanceClock} = track(fleet());
 		const start = store.getSnapshot().now;
 		const reading = (utilizationPercent: number) => gpuMonitor.report(gpuMonitor.current.map(sample => sample.index === 0 ? {...sample, utilizationPercent} : sample));
@@ -178,7 +179,10 @@ describe('dashboard store', () => {
 		assert.equal(publishes(), 2, 'a drain is drawn at once');
 		proxy.change({...proxy.current, instances: proxy.current.instances.map(traffic => traffic.instanceId === 'gpu1' ? {...traffic, inFlight: traffic.inFlight + 1} : traffic)});
 		mock.timers.tick(250);
-		assert.equal(publishes(), 3, 'so is a request starting');
+		assert.equal(publishes(), 2, 'requests coming and going wait a second after the last frame');
+		advanceClock(1000);
+		mock.timers.tick(250);
+		assert.equal(publishes(), 3, 'then they are drawn');
 		advanceClock(2000);
 		mock.timers.tick(250);
 		assert.equal(publishes(), 4, 'without readings the clock still moves every refresh');

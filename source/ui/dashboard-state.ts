@@ -75,15 +75,25 @@ export function reuseUnchanged(previous: DashboardState, next: DashboardState): 
 }
 
 /**
- * What a person acts on, as one string: instance states, drains, slots in use, queues, resident models, loads in
- * progress. A change here is drawn at the next tick; readings, rates and the clock wait for the refresh.
+ * What a person acts on, as one string: instance states, drains, restarts, penalties, resident models, loads in
+ * progress. A change here is drawn at the next tick.
  */
 export function urgentSignature(state: DashboardState): string {
-	let signature = `${state.totalCount}|${state.readyCount}|${state.inFlight}|${state.queue.length}|${state.queue.rejectedQueueFull}`;
+	let signature = `${state.totalCount}|${state.readyCount}|${state.queue.rejectedQueueFull}`;
 	for (const view of state.instances) {
 		const {instance, traffic} = view;
 		signature += `|${view.id}:${instance.state}:${instance.draining ? 'd' : ''}:${instance.crashLoop ? 'c' : ''}:${instance.pid ?? ''}:${instance.restarts}`
-			+ `:${traffic.inFlight}:${traffic.queuedFor}:${traffic.penalized ? 'p' : ''}:${traffic.loadedModels.map(model => model.name).join(',')}:${view.preloading.join(',')}`;
+			+ `:${traffic.penalized ? 'p' : ''}:${traffic.loadedModels.map(model => model.name).join(',')}:${view.preloading.join(',')}`;
+	}
+
+	return signature;
+}
+
+/** Requests coming and going: slots in use and queues, per instance and per model. Drawn at most once a second. */
+export function trafficSignature(state: DashboardState): string {
+	let signature = `${state.inFlight}|${state.queue.length}`;
+	for (const view of state.instances) {
+		signature += `|${view.traffic.inFlight}:${view.traffic.queuedFor}`;
 	}
 
 	for (const model of state.models) {

@@ -1,7 +1,7 @@
 import type {GpuHistorySnapshot} from '../fleet/gpu-history.js';
 import type {RequestRecord} from '../fleet/request-log.js';
 import type {DashboardSource, LinkState} from './dashboard-source.js';
-import {reuseUnchanged, urgentSignature, type DashboardState} from './dashboard-state.js';
+import {reuseUnchanged, trafficSignature, urgentSignature, type DashboardState} from './dashboard-state.js';
 
 /** React's useSyncExternalStore contract for one kind of data. */
 export type Subscribable<T> = {
@@ -27,7 +27,8 @@ export type DashboardStoreOptions = {
 	tickMs?: number;
 	/**
 	 * How often figures that only drift (GPU readings, rates, sparklines, the clock) are redrawn. What a person acts
-	 * on — a state, a drain, a request starting or ending, a model loaded — is drawn at the next tick. Default 2 s.
+	 * on — a state, a drain, a restart, a model loaded — is drawn at the next tick; requests coming and going (slots,
+	 * queues) at most once a second. Default 2 s.
 	 */
 	refreshMs?: number;
 };
@@ -75,6 +76,7 @@ function lazyChannel<T>(read: () => T): Subscribable<T> & {mark(): void; flush()
 export function createDashboardStore(source: DashboardSource, options: DashboardStoreOptions = {}): DashboardStore {
 	const now = options.now ?? Date.now;
 	const refreshMs = options.refreshMs ?? 2000;
+	const trafficMs = Math.min(1000, refreshMs);
 	const listeners = new Set<() => void>();
 	const logListeners = new Map<string, Set<() => void>>();
 	const instancesWithNewLogs = new Set<string>();
@@ -84,6 +86,7 @@ export function createDashboardStore(source: DashboardSource, options: Dashboard
 	const read = (): DashboardState => ({...source.view(), now: Math.floor(now() / 1000) * 1000});
 	let state = read();
 	let signature = urgentSignature(state);
+	let traffic = trafficSignature(state);
 	let publishedAt = now();
 	const requests = lazyChannel(() => source.requests());
 	const history = lazyChannel(() => source.history());
@@ -116,15 +119,18 @@ export function createDashboardStore(source: DashboardSource, options: Dashboard
 
 	const flush = () => {
 		const at = now();
-		const due = at - publishedAt >= refreshMs;
+		const sincePublished = at - publishedAt;
+		const due = sincePublished >= refreshMs;
 		if (dirty) {
 			const next = reuseUnchanged(state, read());
 			const nextSignature = urgentSignature(next);
+			const nextTraffic = trafficSignature(next);
 			if (next === state) {
 				dirty = false;
-			} else if (nextSignature !== signature || due) {
+			} else if (nextSignature !== signature || (nextTraffic !== traffic && sincePublished >= trafficMs) || due) {
 				dirty = false;
 				signature = nextSignature;
+				traffic = nextTraffic;
 				publish(next, at);
 			}
 		} else if (due && Math.floor(at / 1000) * 1000 !== state.now) {
