@@ -48,8 +48,6 @@ export function renderDashboard(options: RenderDashboardOptions): DashboardHandl
 			stdin: options.stdin ?? process.stdin,
 			exitOnCtrlC: false,
 			patchConsole: stdout === process.stdout,
-			// Only the lines that changed reach the terminal: most of a frame is the same as the last one.
-			incrementalRendering: true,
 		},
 	);
 	const exited = instance.waitUntilExit().then(() => undefined).finally(() => {
