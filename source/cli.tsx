@@ -28,7 +28,7 @@ const flags = {
 	stopTimeout: {type: 'string'},
 	strategy: {type: 'string'},
 	ui: {type: 'boolean', default: true},
-	readonly: {type: 'boolean'},
+	readonly: {type: 'boolean', default: false},
 	token: {type: 'string'},
 	apiKey: {type: 'string'},
 	logFormat: {type: 'string'},
@@ -178,7 +178,7 @@ async function main(): Promise<number> {
 
 		case 'top': {
 			expectArguments(0);
-			return process.exit(await runTop({...controlTarget(), readonly: cli.flags.readonly}));
+			return process.exit(await runTop({...controlTarget(), readonly: explicitBoolean('readonly')}));
 		}
 
 		case 'demo': {
@@ -199,6 +199,12 @@ function controlTarget() {
 		port: parsePort('port', stringFlag('port', cli.flags.port), defaultPort),
 		token: stringFlag('token', cli.flags.token) ?? (process.env['OLLAMA_MULTI_TOKEN'] || undefined),
 	};
+}
+
+/** A boolean flag as given: true for --name, false for --no-name, undefined when absent (meow would say false). */
+function explicitBoolean(name: string): boolean | undefined {
+	const given = process.argv.slice(2).filter(argument => argument === `--${name}` || argument === `--no-${name}`).at(-1);
+	return given === undefined ? undefined : given === `--${name}`;
 }
 
 function instanceArgument(usage: string): string {

@@ -140,6 +140,16 @@ describe('top: the dashboard attached to a headless fleet (tmux, e2e)', {skip}, 
 		await screen('the status line saying so', text => text.includes('qwen2.5:7b unloaded from gpu1'));
 	});
 
+	it('without the fleet\'s token: one line saying what to pass, exit 1', async () => {
+		const bare = await TmuxTerminal.start({command: [process.execPath, '--import', 'tsx', cliPath, 'top', '--port', String(port)], cwd: repoRoot, env: doublesEnv(), columns: 120, rows: 10});
+		try {
+			assert.equal(await bare.waitForExit(20_000), 1);
+			assert.match(await bare.screen({history: true}), /needs its control token: pass --token or set OLLAMA_MULTI_TOKEN/);
+		} finally {
+			await bare.kill();
+		}
+	});
+
 	it('q detaches: top exits 0 and the fleet runs on', async () => {
 		await terminal!.sendKeys('q');
 		assert.equal(await terminal!.waitForExit(15_000), 0, await terminal!.screen());

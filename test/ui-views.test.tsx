@@ -103,7 +103,8 @@ describe('models view', () => {
 		const screen = ui.screen();
 		assert.match(screen, /gpu1 ● ready/);
 		assert.match(screen, /qwen2\.5:14b +11G +100% GPU +1m 01s/);
-		assert.match(screen, /gpu3 ● restarting +no model loaded/);
+		assert.match(screen, /gpu3 ● restarting +0\/4 in flight · 0 queued · no model loaded/);
+		assert.match(screen, /gpu0 ● ready +3\/4 in flight · 2 queued/);
 		assert.match(screen, /by model/);
 		assert.match(screen, /llama3\.1:8b · on gpu2/);
 	});

@@ -13,7 +13,7 @@ export function HistoryView({store, state, selectedId, width, height}: HistoryVi
 	const history = useSyncExternalStore(store.history.subscribe, store.history.getSnapshot);
 	const title = fitLine([
 		{text: 'History', bold: true, colour: 'cyan'},
-		{text: ` · utilisation and memory, ${historySpan(history, historyCells(width))} · scale 0–100 %, · no reading`, dim: true},
+		{text: ` · utilisation and memory, ${historySpan(history, historyCells(width))}, on a 0–100 % scale; · no reading`, dim: true},
 	], width);
 	return (
 		<Box flexDirection="column">

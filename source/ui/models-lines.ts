@@ -34,18 +34,15 @@ export function modelsHeaderLine(width: number): Line {
 	const title = (text: string): Line => [{text, dim: true, bold: true}];
 	return [{text: '  '}, ...cells([
 		{width: 22, priority: 9, line: title('INSTANCE')},
-		{width: 28, priority: 9, line: title('MODEL')},
+		{width: 30, priority: 9, line: title('MODEL')},
 		{width: 6, priority: 6, line: title('SIZE')},
 		{width: 9, priority: 7, line: title('GPU')},
 		{width: 9, priority: 5, line: title('EXPIRES')},
-		{width: 10, priority: 4, line: title('IN FLIGHT')},
-		{width: 7, priority: 4, line: title('WAITING')},
 	], width - 2)];
 }
 
-/** One row: the instance's name and state on its own row, a model's size, GPU share, expiry and traffic on its. */
+/** One row: an instance with its state and slots in use, or one of its models with its size, GPU share and expiry. */
 export function modelRowLine(row: ModelRow, view: FleetView, width: number, selected: boolean): Line {
-	const traffic = row.model ? view.models.find(entry => normalizeModelName(entry.model) === normalizeModelName(row.model!.name)) : undefined;
 	const state = stateLabel(row.instance);
 	const instance: Line = row.model
 		? [{text: ''}]
@@ -54,19 +51,25 @@ export function modelRowLine(row: ModelRow, view: FleetView, width: number, sele
 	if (row.model) {
 		model = [{text: row.model.name, bold: true}];
 	} else {
-		model = row.instance.traffic.loadedModels.length === 0 && row.instance.preloading.length === 0 ? [{text: 'no model loaded', dim: true}] : [];
+		const {traffic} = row.instance;
+		const empty = traffic.loadedModels.length === 0 && row.instance.preloading.length === 0;
+		model = [{text: `${traffic.inFlight}/${traffic.capacity} in flight · ${traffic.queuedFor} queued${empty ? ' · no model loaded' : ''}`, dim: true}];
+	}
+
+	if (!row.model) {
+		// The instance's own row: its slots and queue run on across the model's columns.
+		const line = cells([{width: 22, priority: 9, line: instance}, {width: 60, priority: 9, line: model}], width - 2);
+		return [{text: selected ? '▶ ' : '  ', colour: 'cyan', bold: true}, ...line.map(segment => (selected ? {...segment, inverse: true} : segment))];
 	}
 
 	const where = row.model && !row.loading ? placement(row.model) : undefined;
 	const expiry = row.model && !row.loading ? formatExpiry(row.model.expiresAt, view.now) : '';
 	const line = cells([
 		{width: 22, priority: 9, line: instance},
-		{width: 28, priority: 9, line: model},
+		{width: 30, priority: 9, line: model},
 		{width: 6, priority: 6, line: row.model && !row.loading ? [{text: formatBytes(row.model.sizeBytes)}] : []},
 		{width: 9, priority: 7, line: row.loading ? [{text: 'loading…', colour: 'cyan'}] : where ? [{text: where.text, colour: where.colour, bold: where.bold}] : []},
 		{width: 9, priority: 5, line: expiry ? [{text: expiry, colour: expiry === 'unloading' ? 'yellow' : undefined, dim: expiry !== 'unloading'}] : []},
-		{width: 10, priority: 4, line: traffic ? [{text: String(traffic.inFlight), bold: traffic.inFlight > 0}] : []},
-		{width: 7, priority: 4, line: traffic ? [{text: String(traffic.waiting), colour: traffic.waiting > 0 ? 'yellow' : undefined}] : []},
 	], width - 2);
 	return [{text: selected ? '▶ ' : '  ', colour: 'cyan', bold: true}, ...line.map(segment => (selected ? {...segment, inverse: true} : segment))];
 }

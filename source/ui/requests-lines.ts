@@ -52,7 +52,7 @@ type Column = {title: string; width: number; priority: number; cell: (record: Re
 const columns: Column[] = [
 	{title: 'TIME', width: 8, priority: 9, cell: record => [{text: clock(record.at), dim: true}]},
 	{title: 'CLIENT', width: 18, priority: 3, cell: record => [{text: record.client.replace(/^(address|client):/, '')}]},
-	{title: 'MODEL', width: 22, priority: 8, cell: record => [{text: record.model ?? record.route, bold: record.model !== undefined}]},
+	{title: 'MODEL', width: 26, priority: 8, cell: record => [{text: record.model ?? record.route, bold: record.model !== undefined}]},
 	{title: 'INSTANCE', width: 9, priority: 7, cell: record => [{text: record.instanceId ?? '–', colour: record.instanceId ? 'cyan' : 'gray'}]},
 	{title: 'ROUTE', width: 24, priority: 8, cell: record => routeSegments(record.routeReason)},
 	{title: 'TTFT', width: 7, priority: 5, cell: record => [{text: formatMilliseconds(record.timeToFirstByteMs)}]},
