@@ -253,7 +253,7 @@ export function handleKey(context: KeyContext, input: string, key: Key): void {
 		context.update({requestFilter: next, selectedRequestId: undefined});
 	} else if (changingKeys.has(input)) {
 		if (context.readonly) {
-			context.update({status: {text: `read-only${context.attached ? ' (no --token given)' : ' (--readonly)'}: d, r, R, n, u and U are disabled`, tone: 'error'}});
+			context.update({status: {text: `read-only${context.attached ? ' (top without --token; --no-readonly acts on a fleet that needs none)' : ' (--readonly)'}: d, r, R, n, u and U are disabled`, tone: 'error'}});
 		} else if (ui.quitting) {
 			// The fleet is being stopped: changing it now would only get in the way.
 		} else if (['n', 'u', 'U'].includes(input)) {
