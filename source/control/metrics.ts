@@ -1,10 +1,10 @@
 import {Counter, Gauge, Histogram, Registry} from 'prom-client';
-import type {FleetView, GpuView, InstanceView} from '../fleet/fleet-view.js';
-import type {GpuReading} from '../gpu/gpu-readings.js';
+import type {FleetView, InstanceView} from '../fleet/fleet-view.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
 import {isGenerationRoute, normalizeRoute} from '../ollama/routes.js';
 import {ollamaDefaultMaxLoadedModels} from '../ollama/settings.js';
 import type {InstanceState} from '../supervisor/instance-snapshot.js';
+import {GpuMetrics} from './gpu-metrics.js';
 import {LearnedMetrics} from './learned-metrics.js';
 import {ModelServerMetrics} from './model-server-metrics.js';
 
@@ -31,7 +31,6 @@ const instanceLabels = ['ollama_instance', 'gpu', 'gpu_uuid', 'gpu_name'] as con
 type InstanceLabelName = (typeof instanceLabels)[number];
 type InstanceLabels = Record<InstanceLabelName, string>;
 
-const mebibyte = 1024 * 1024;
 const maxCachedLabelSets = 1000;
 
 type RequestLabelSets = {
@@ -141,22 +140,7 @@ export class FleetMetrics {
 		help: 'Requests answered 503 because the central queue was full.',
 		registers: [this.registry],
 	});
-	readonly #gpuMemoryUsed = this.#gauge('ollama_multi_gpu_memory_used_bytes', 'GPU memory in use, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuMemoryTotal = this.#gauge('ollama_multi_gpu_memory_total_bytes', 'GPU memory in all, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuUtilization = this.#gauge('ollama_multi_gpu_utilization_ratio', 'GPU utilisation, 0 to 1, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuTemperature = this.#gauge('ollama_multi_gpu_temperature_celsius', 'GPU temperature, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuPower = this.#gauge('ollama_multi_gpu_power_watts', 'GPU power draw, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuPowerLimit = this.#gauge('ollama_multi_gpu_power_limit_watts', 'GPU power limit, from nvidia-smi.', [...instanceLabels]);
-	readonly #instanceMemoryUsed = this.#gauge(
-		'ollama_multi_instance_memory_used_bytes',
-		'GPU memory in use over the instance\'s GPUs (a --gpus 0+1 group adds up); absent when any of them reads N/A.',
-		[...instanceLabels],
-	);
-	readonly #instanceMemoryTotal = this.#gauge(
-		'ollama_multi_instance_memory_total_bytes',
-		'GPU memory in all over the instance\'s GPUs; absent when any of them reads N/A.',
-		[...instanceLabels],
-	);
+	readonly #gpus = new GpuMetrics(this.registry, instanceLabels);
 	/** Labels per instance id: fixed for an instance's life, so requests need no join of their own. */
 	readonly #labelsById = new Map<string, InstanceLabels>();
 
@@ -231,17 +215,11 @@ export class FleetMetrics {
 			this.#instanceQueued,
 			this.#modelVram,
 			this.#modelGpuShare,
-			this.#gpuMemoryUsed,
-			this.#gpuMemoryTotal,
-			this.#gpuUtilization,
-			this.#gpuTemperature,
-			this.#gpuPower,
-			this.#gpuPowerLimit,
-			this.#instanceMemoryUsed,
-			this.#instanceMemoryTotal,
 		]) {
 			metric.reset();
 		}
+
+		this.#gpus.reset();
 
 		this.#instanceRestarts.reset();
 		this.#queueRejected.reset();
@@ -271,20 +249,11 @@ export class FleetMetrics {
 				}
 			}
 
-			// The node's own GPUs only: a remote peer exports its own.
-			if (entry.gpus.length > 0) {
-				setIfKnown(this.#instanceMemoryUsed, labels, entry.reading?.memoryUsedMiB ?? null, mebibyte);
-				setIfKnown(this.#instanceMemoryTotal, labels, entry.reading?.memoryTotalMiB ?? null, mebibyte);
-			}
-
-			// A group's GPUs each keep their own series, labelled with the group's instance.
-			for (const gpu of entry.gpus) {
-				this.#setGpu({ollama_instance: entry.id, gpu: String(gpu.index), gpu_uuid: gpu.uuid, gpu_name: gpu.name}, gpu);
-			}
+			this.#gpus.setInstance(entry, labels);
 		}
 
 		for (const gpu of view.otherGpus) {
-			this.#setGpu({ollama_instance: '', gpu: String(gpu.index), gpu_uuid: gpu.uuid, gpu_name: ''}, gpu);
+			this.#gpus.setGpu({ollama_instance: '', gpu: String(gpu.index), gpu_uuid: gpu.uuid, gpu_name: ''}, gpu);
 		}
 
 		this.#learned.refresh(view.learned ?? undefined, instanceId => this.#labelsOf(instanceId));
@@ -297,16 +266,6 @@ export class FleetMetrics {
 			maxLoadedModelsPerInstance: this.#sources.maxLoadedModelsPerInstance ?? ollamaDefaultMaxLoadedModels,
 			now: view.now,
 		});
-	}
-
-	#setGpu(labels: InstanceLabels, gpu: GpuView): void {
-		const reading: Partial<GpuReading> = gpu.reading ?? {};
-		setIfKnown(this.#gpuMemoryUsed, labels, reading.memoryUsedMiB ?? null, mebibyte);
-		setIfKnown(this.#gpuMemoryTotal, labels, reading.memoryTotalMiB ?? null, mebibyte);
-		setIfKnown(this.#gpuUtilization, labels, reading.utilizationPercent ?? null, 0.01);
-		setIfKnown(this.#gpuTemperature, labels, reading.temperatureC ?? null, 1);
-		setIfKnown(this.#gpuPower, labels, reading.powerDrawW ?? null, 1);
-		setIfKnown(this.#gpuPowerLimit, labels, reading.powerLimitW ?? null, 1);
 	}
 
 	#labelsOf(instanceId: string | undefined): InstanceLabels {
@@ -340,10 +299,4 @@ function labelsFor(view: Pick<InstanceView, 'id' | 'instance'>): InstanceLabels 
 		gpu_uuid: gpus.map(gpu => gpu.uuid).join(','),
 		gpu_name: [...new Set(gpus.map(gpu => gpu.name))].join(' + '),
 	};
-}
-
-function setIfKnown<Label extends string>(gauge: Gauge<Label>, labels: Record<Label, string>, value: number | null, scale: number): void {
-	if (value !== null) {
-		gauge.set(labels, value * scale);
-	}
 }
