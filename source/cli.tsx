@@ -10,6 +10,8 @@ import {gpus} from './commands/gpus.js';
 import {runLogs} from './commands/logs.js';
 import {runRestart} from './commands/restart.js';
 import {runStatus} from './commands/status.js';
+import {runTop} from './commands/top.js';
+import {runDemo} from './commands/demo.js';
 import {runUndrain} from './commands/undrain.js';
 import {up, upOptionsFromFlags} from './commands/up.js';
 
@@ -52,6 +54,8 @@ const cli = meow(`
 	  undrain <gpu>       Put a drained GPU back into rotation
 	  restart <gpu|all>   Restart one GPU's instance gracefully, or all of them one at a time
 	  logs <gpu>          Print an instance's log (-f to follow)
+	  top                 The dashboard of a running ollama-multi (--host, --port, --token); q detaches
+	  demo                A simulated fleet of four GPUs with its dashboard: no GPU or Ollama needed
 
 	  Without a command, this help is printed. <gpu> is a GPU index (1), an instance id (gpu1, cpu0) or a GPU UUID.
 
@@ -76,7 +80,7 @@ const cli = meow(`
 	  --preload LIST      Models to load at start, e.g. llama3.2:3b,qwen2.5:7b=2 (=N: on the N instances
 	                      with the most free GPU memory; default every instance); OLLAMA_KEEP_ALIVE applies
 	  --no-ui             No dashboard: one log line per event (automatic when stdout is not a terminal)
-	  --readonly          Dashboard shows, but its keys cannot drain or restart instances
+	  --readonly          Dashboard shows, but its keys cannot drain, restart, load or unload
 	  --token TOKEN       Required for the control routes (drain, restart...) when --host is not loopback
 	                      (default: $OLLAMA_MULTI_TOKEN)
 	  --api-key KEY       Require "Authorization: Bearer KEY" on the Ollama API too
@@ -91,8 +95,9 @@ const cli = meow(`
 	Options for the other commands
 	  --json              gpus, status: print JSON
 	  --gpus LIST         gpus: list them by the instances up --gpus LIST would run (0+1,2)
-	  --port, --host      status, drain, undrain, restart: where the running ollama-multi listens
-	  --token TOKEN       status, drain, undrain, restart: its control token
+	  --port, --host      status, drain, undrain, restart, top: where the running ollama-multi listens
+	  --token TOKEN       status, drain, undrain, restart, top: its control token
+	  --readonly          top: keys only look (the default without --token; --no-readonly to act anyway)
 	  --follow, -f        logs: keep printing new lines
 	  --lines N           logs: lines to print first (default 50)
 	  --state-dir DIR     logs: where the logs are, when ollama-multi is not running
@@ -108,6 +113,7 @@ const cli = meow(`
 	  $ ollama-multi up --gpus 0+1,2,3 --preload llama3.1:70b,llama3.2:3b=2
 	  $ ollama-multi gpus --json
 	  $ ollama-multi drain 1
+	  $ ollama-multi top --host gpu-box --token "$OLLAMA_MULTI_TOKEN"
 `, {
 	importMeta: import.meta,
 	// Checked in main(), so an unknown flag reads like every other usage error.
@@ -170,8 +176,18 @@ async function main(): Promise<number> {
 			});
 		}
 
+		case 'top': {
+			expectArguments(0);
+			return process.exit(await runTop({...controlTarget(), readonly: explicitBoolean('readonly')}));
+		}
+
+		case 'demo': {
+			expectArguments(0);
+			return process.exit(await runDemo({port: parsePort('port', stringFlag('port', cli.flags.port), 11_480), args: process.argv.slice(3)}));
+		}
+
 		default: {
-			throw new UsageError(`Unknown command "${command}". Commands: up, gpus, status, drain, undrain, restart, logs (see ollama-multi --help).`);
+			throw new UsageError(`Unknown command "${command}". Commands: up, gpus, status, drain, undrain, restart, logs, top, demo (see ollama-multi --help).`);
 		}
 	}
 }
@@ -183,6 +199,12 @@ function controlTarget() {
 		port: parsePort('port', stringFlag('port', cli.flags.port), defaultPort),
 		token: stringFlag('token', cli.flags.token) ?? (process.env['OLLAMA_MULTI_TOKEN'] || undefined),
 	};
+}
+
+/** A boolean flag as given: true for --name, false for --no-name, undefined when absent (meow would say false). */
+function explicitBoolean(name: string): boolean | undefined {
+	const given = process.argv.slice(2).filter(argument => argument === `--${name}` || argument === `--no-${name}`).at(-1);
+	return given === undefined ? undefined : given === `--${name}`;
 }
 
 function instanceArgument(usage: string): string {

@@ -13,7 +13,7 @@ import {runStatus} from '../source/commands/status.js';
 import {runUndrain} from '../source/commands/undrain.js';
 import {createControlAuth} from '../source/control/control-auth.js';
 import {createControlRoutes} from '../source/control/control-routes.js';
-import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance, liveFleet} from './helpers/fleet-fakes.js';
 import {waitFor} from './helpers/wait-for.js';
 
 type Captured = {stdout: string; stderr: string; io: {stdout: (text: string) => void; stderr: (text: string) => void}};
@@ -50,12 +50,9 @@ async function serveFleet(t: TestContext, options: {token?: string; logDir?: str
 	const proxy = new FakeProxy(supervisor);
 	const controller = new FleetController({supervisor, proxy, pollMs: 2});
 	const handler = createControlRoutes({
-		supervisor,
-		proxy,
+		fleet: liveFleet({supervisor, proxy, version: '1.2.3', startedAt: Date.now() - 7_380_000}),
 		controller,
 		auth: createControlAuth({host: '127.0.0.1', token: options.token}),
-		version: '1.2.3',
-		startedAt: Date.now() - 7_380_000,
 	});
 	const port = await listen(t, async (request, response) => {
 		if (!(await handler(request, response))) {

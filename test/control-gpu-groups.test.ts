@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {buildStatusReport} from '../source/control/control-status.js';
 import {FleetMetrics} from '../source/control/metrics.js';
+import {buildFleetView} from '../source/fleet/fleet-view.js';
 import {describeInstance, formatStatusReport} from '../source/client/status-table.js';
 import type {GpuSample} from '../source/gpu/gpu.js';
 import type {ProxySnapshot} from '../source/proxy/proxy-snapshot.js';
@@ -33,7 +34,8 @@ const proxy: ProxySnapshot = {
 const samples = [sample(0, 20_000, 50), sample(1, 21_000, 40), sample(2, 23_500, 97)];
 
 describe('status and /metrics: a GPU group is one instance; a CPU spill is exposed', () => {
-	const report = buildStatusReport({instances, proxy, gpuSamples: samples, version: '0.1.0', startedAt: now - 120_000, now});
+	const view = buildFleetView({instances, proxy, samples, inventory: [], version: '0.1.0', startedAt: now - 120_000, now});
+	const report = buildStatusReport(view);
 
 	it('status --json: memory summed over the group, each GPU listed, free memory per instance', () => {
 		const [pair, single] = report.instances;
@@ -53,7 +55,7 @@ describe('status and /metrics: a GPU group is one instance; a CPU spill is expos
 	});
 
 	it('/metrics: each GPU of the group is its own series under the group; the model\'s GPU share', async () => {
-		const metrics = new FleetMetrics({supervisor: {snapshot: () => instances}, proxy: {snapshot: () => proxy}, gpuMonitor: {snapshot: () => samples}, version: '0.1.0', startedAt: now});
+		const metrics = new FleetMetrics({fleet: {view: () => view}});
 		const text = await metrics.render();
 		assert.match(text, /ollama_multi_gpu_memory_used_bytes\{ollama_instance="gpu0\+1",gpu="1",gpu_uuid="GPU-1111",gpu_name="NVIDIA GeForce RTX 3090"\} 22020096000/);
 		assert.match(text, /ollama_multi_instance_in_flight_requests\{ollama_instance="gpu0\+1",gpu="0\+1",gpu_uuid="GPU-0000,GPU-1111",gpu_name="NVIDIA GeForce RTX 3090"\} 0/);

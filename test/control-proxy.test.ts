@@ -5,6 +5,7 @@ import type {AddressInfo} from 'node:net';
 import {describe, it, type TestContext} from 'node:test';
 import {ControlClient} from '../source/client/control-client.js';
 import {createControlLayer} from '../source/control/control-layer.js';
+import {FleetViewSource} from '../source/fleet/fleet-view-source.js';
 import {OllamaProxy} from '../source/proxy/proxy-server.js';
 import {FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
 import {waitFor} from './helpers/wait-for.js';
@@ -66,9 +67,9 @@ async function stubOllama(t: TestContext, name: string, options: {holdFirst?: bo
 async function startFleet(t: TestContext, options: {token?: string; apiKey?: string} = {}) {
 	const upstreams = [await stubOllama(t, 'gpu0', {holdFirst: true}), await stubOllama(t, 'gpu1')];
 	const supervisor = new FakeSupervisor(upstreams.map((upstream, index) => fakeInstance(index, {port: upstream.port, capacity: 2})));
-	const control = createControlLayer({supervisor, host: '127.0.0.1', token: options.token, version: '0.0.0-test'});
+	const control = createControlLayer({supervisor, host: '127.0.0.1', token: options.token});
 	const proxy = new OllamaProxy({instances: supervisor, port: 0, psPollIntervalMs: 50, apiKey: options.apiKey, intercept: control.intercept});
-	control.attach(proxy);
+	control.attach({proxy, fleet: new FleetViewSource({supervisor, proxy, inventory: [], version: '0.0.0-test', startedAt: Date.now()})});
 	const {port} = await proxy.listen();
 	t.after(() => proxy.close());
 	return {upstreams, supervisor, proxy, port, client: new ControlClient({host: '127.0.0.1', port, token: options.token})};

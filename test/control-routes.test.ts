@@ -7,7 +7,7 @@ import {createControlAuth} from '../source/control/control-auth.js';
 import {createControlRoutes} from '../source/control/control-routes.js';
 import type {StatusReport} from '../source/control/control-status.js';
 import {FleetMetrics} from '../source/control/metrics.js';
-import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance, liveFleet} from './helpers/fleet-fakes.js';
 
 type Served = {url: string; supervisor: FakeSupervisor; proxy: FakeProxy; port: number};
 
@@ -17,14 +17,12 @@ async function serve(t: TestContext, options: {host?: string; token?: string} = 
 	proxy.inFlightCounts.set('gpu0', 1);
 	const controller = new FleetController({supervisor, proxy, pollMs: 2, drainTimeoutMs: 50});
 	const startedAt = Date.now() - 3_723_000;
+	const fleet = liveFleet({supervisor, proxy, version: '9.9.9', startedAt});
 	const handler = createControlRoutes({
-		supervisor,
-		proxy,
+		fleet,
 		controller,
-		metrics: new FleetMetrics({supervisor, proxy, version: '9.9.9', startedAt}),
+		metrics: new FleetMetrics({fleet}),
 		auth: createControlAuth({host: options.host ?? '127.0.0.1', token: options.token}),
-		version: '9.9.9',
-		startedAt,
 	});
 	const server = http.createServer(async (request, response) => {
 		if (await handler(request, response)) {

@@ -6,7 +6,7 @@ import {after, before, describe, it} from 'node:test';
 import {doublesEnv, freePortRange} from './helpers/doubles.js';
 import {FleetMetrics} from '../source/control/metrics.js';
 import {builtCliMissing, eventually, parseSamples, scrape, startBuiltUp, type MetricSample, type RunningUp} from './helpers/built-cli.js';
-import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance, liveFleet} from './helpers/fleet-fakes.js';
 
 /**
  * What the inference gateway's endpoint picker reads from /metrics (model server protocol), checked against a
@@ -133,7 +133,7 @@ describe('model-server metrics: instances that are not up', () => {
 			proxy.inFlightCounts.set(id, count);
 		}
 
-		const metrics = new FleetMetrics({supervisor, proxy, version: '0.1.0', startedAt: Date.now(), maxLoadedModelsPerInstance: env});
+		const metrics = new FleetMetrics({fleet: liveFleet({supervisor, proxy, version: '0.1.0'}), maxLoadedModelsPerInstance: env});
 		return parseSamples(await metrics.render());
 	};
 

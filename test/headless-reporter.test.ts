@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 import {startHeadlessReporter} from '../source/commands/up/headless-reporter.js';
 import type {InstanceEvent} from '../source/supervisor/instance-snapshot.js';
-import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance, liveFleet} from './helpers/fleet-fakes.js';
 import {waitFor} from './helpers/wait-for.js';
 
 const at = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
@@ -12,14 +12,14 @@ function setup(format: 'text' | 'json', summaryIntervalMs = 0) {
 	const proxy = new FakeProxy(supervisor);
 	proxy.inFlightCounts.set('gpu0', 3);
 	const lines: string[] = [];
+	const gpuMonitor = {
+		snapshot: () => [
+			{index: 0, uuid: supervisor.instances[0]!.gpu!.uuid, memoryUsedMiB: 5222, memoryTotalMiB: 24_564, utilizationPercent: 90, temperatureC: 70, powerDrawW: 300, powerLimitW: 450, at},
+		],
+	};
 	const reporter = startHeadlessReporter({
 		supervisor,
-		proxy,
-		gpuMonitor: {
-			snapshot: () => [
-				{index: 0, uuid: supervisor.instances[0]!.gpu!.uuid, memoryUsedMiB: 5222, memoryTotalMiB: 24_564, utilizationPercent: 90, temperatureC: 70, powerDrawW: 300, powerLimitW: 450, at},
-			],
-		},
+		fleet: liveFleet({supervisor, proxy, gpuMonitor}),
 		format,
 		write: line => lines.push(line),
 		summaryIntervalMs,

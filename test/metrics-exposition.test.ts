@@ -3,7 +3,7 @@ import {spawnSync} from 'node:child_process';
 import {describe, it} from 'node:test';
 import {FleetMetrics, type ObservedRequest} from '../source/control/metrics.js';
 import type {GpuSample} from '../source/gpu/gpu.js';
-import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance, liveFleet} from './helpers/fleet-fakes.js';
 
 type Sample = {name: string; labels: Record<string, string>; value: number};
 type Exposition = {types: Map<string, string>; samples: Sample[]};
@@ -91,7 +91,7 @@ function setup() {
 		powerLimitW: 450,
 		at: Date.now(),
 	}));
-	const metrics = new FleetMetrics({supervisor, proxy, gpuMonitor: {snapshot: () => samples}, version: '0.1.0', startedAt: 1_700_000_000_000});
+	const metrics = new FleetMetrics({fleet: liveFleet({supervisor, proxy, gpuMonitor: {snapshot: () => samples}, version: '0.1.0', startedAt: 1_700_000_000_000})});
 	return {supervisor, proxy, metrics};
 }
 

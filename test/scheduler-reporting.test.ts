@@ -6,10 +6,10 @@ import {formatStatusReport} from '../source/client/status-table.js';
 import {completionMetrics} from '../source/ollama/completion-metrics.js';
 import {Estimator} from '../source/scheduler/estimator.js';
 import {normalizeModelName} from '../source/ollama/model-name.js';
-import {buildDashboardState} from '../source/ui/dashboard-state.js';
+import {buildFleetView} from '../source/fleet/fleet-view.js';
 import {gpuPanelLines} from '../source/ui/GpuPanel.js';
 import {dashboardInputs, fixtureNow} from './fixtures/dashboard-state.js';
-import {FakeProxy, FakeSupervisor, fakeInstance} from './helpers/fleet-fakes.js';
+import {FakeProxy, FakeSupervisor, fakeInstance, liveFleet} from './helpers/fleet-fakes.js';
 
 /** gpu0 measured at 90 tok/s with a 1.5 s cold load of llama3.2:3b; gpu1 never ran it (borrowed figures). */
 function learned() {
@@ -36,7 +36,7 @@ function sources() {
 describe('the learned figures in status and metrics', () => {
 	test('status --json carries them; the text status lists the measured pairs only', () => {
 		const {supervisor, proxy} = sources();
-		const report = buildStatusReport({instances: supervisor.snapshot(), proxy: proxy.snapshot(), gpuSamples: [], version: '0.0.0', startedAt: 0, now: 1000});
+		const report = buildStatusReport(liveFleet({supervisor, proxy, version: '0.0.0', startedAt: 0, now: () => 1000}).view());
 		const gpu0 = report.learned!.pairs.find(pair => pair.instanceId === 'gpu0')!;
 		assert.equal(Math.round(gpu0.decodeTokensPerSecond), 90);
 		assert.equal(Math.round(gpu0.promptTokensPerSecond), 2000);
@@ -49,7 +49,7 @@ describe('the learned figures in status and metrics', () => {
 
 	test('/metrics: base units, the ollama_instance label, measured pairs only', async () => {
 		const {supervisor, proxy} = sources();
-		const metrics = new FleetMetrics({supervisor, proxy, version: '0.0.0', startedAt: 0});
+		const metrics = new FleetMetrics({fleet: liveFleet({supervisor, proxy, version: '0.0.0', startedAt: 0})});
 		const text = await metrics.render();
 		const line = (name: string, instance: string) => text.split('\n').find(entry => entry.startsWith(`${name}{`) && entry.includes(`ollama_instance="${instance}"`));
 		assert.match(line('ollama_multi_learned_decode_tokens_per_second', 'gpu0') ?? '', /model="llama3\.2:3b".* 90$/);
@@ -65,7 +65,7 @@ describe('the learned speeds on the dashboard', () => {
 		const model = inputs.proxy.instances[0]!.loadedModels[0]!.name;
 		const pair = (instanceId: string, samples: number) => ({instanceId, model: normalizeModelName(model), decodeTokensPerSecond: 312.4, promptTokensPerSecond: 6000, loadMs: 900, samples, loadLearned: true});
 		inputs.proxy = {...inputs.proxy, strategy: 'fastest', learned: {concurrencyExponent: 0.4, pairs: [pair('gpu0', 3), pair('gpu1', 0)], models: []}};
-		const state = buildDashboardState(inputs);
+		const state = buildFleetView(inputs);
 		const text = (index: number) =>
 			gpuPanelLines(state.instances[index]!, {width: 80, detail: 'full', selected: false, now: fixtureNow})
 				.map(line => line.map(segment => segment.text).join(''))

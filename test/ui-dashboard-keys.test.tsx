@@ -150,7 +150,7 @@ describe('dashboard keys', () => {
 	it('read-only: d, r and R change nothing and say why', async () => {
 		const ui = dashboard({readonly: true});
 		await ui.press('d');
-		await ui.waitForScreen(/read-only dashboard \(--readonly\): d, r and R are disabled/);
+		await ui.waitForScreen(/read-only \(--readonly\): d, r, R, n, u and U are disabled/);
 		await ui.press('r', 'y', 'R', 'y');
 		assert.deepEqual(ui.actions.calls, []);
 		assert.doesNotMatch(ui.screen(), /Restart gpu0/);

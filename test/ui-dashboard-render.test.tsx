@@ -49,7 +49,7 @@ describe('dashboard at 160, 100 and 60 columns with 1, 4 and 8 GPUs', () => {
 
 				assert.ok(lines().length < terminal.rows, `${lines().length} lines do not fit ${terminal.rows} rows`);
 				assert.match(screen(), /127\.0\.0\.1:11434/);
-				assert.match(screen(), new RegExp(`ready ${state.fleet.readyCount}/${size}`));
+				assert.match(screen(), new RegExp(`ready ${state.readyCount}/${size}`));
 				assert.match(screen(), /q quit/);
 				for (const view of state.instances) {
 					assert.match(screen(), new RegExp(`\\b${view.id}\\b`), `${view.id} shown`);
@@ -149,7 +149,7 @@ describe('dashboard at 160, 100 and 60 columns with 1, 4 and 8 GPUs', () => {
 
 	it('tells a read-only dashboard in its footer', () => {
 		const {screen} = show(dashboardState(4), {columns: 100, rows: 45}, true);
-		assert.match(screen(), /read-only: d\/r disabled/);
+		assert.match(screen(), /read-only: no changes/);
 		assert.doesNotMatch(screen(), /d drain/);
 	});
 });

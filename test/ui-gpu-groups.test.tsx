@@ -3,7 +3,7 @@ import {describe, it} from 'node:test';
 import type {GpuSample} from '../source/gpu/gpu.js';
 import type {ProxySnapshot} from '../source/proxy/proxy-snapshot.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
-import {buildDashboardState} from '../source/ui/dashboard-state.js';
+import {buildFleetView} from '../source/fleet/fleet-view.js';
 import {gpuPanelLines} from '../source/ui/GpuPanel.js';
 import type {Line} from '../source/ui/segments.js';
 
@@ -35,11 +35,12 @@ function proxy(models: Record<string, Array<{name: string; sizeBytes: number; si
 const text = (lines: Line[]) => lines.map(line => line.map(segment => segment.text).join(''));
 
 describe('dashboard: a GPU group is one panel; a model spilling to the CPU is a warning', () => {
-	const state = buildDashboardState({
+	const state = buildFleetView({
 		instances: [instance('gpu0+1', [card(0), card(1)]), instance('gpu2', [card(2)])],
 		proxy: proxy({'gpu0+1': [{name: 'llama3.1:70b', sizeBytes: 40 * gib, sizeVramBytes: 40 * gib}], gpu2: [{name: 'qwen2.5:32b', sizeBytes: 20 * gib, sizeVramBytes: 15 * gib}]}),
 		samples: [sample(0, 20_000, 50), sample(1, 21_000, 40), sample(2, 23_500, 97)],
 		inventory: [],
+		version: '0.1.0',
 		startedAt: now - 120_000,
 		now,
 	});
@@ -52,7 +53,7 @@ describe('dashboard: a GPU group is one panel; a model spilling to the CPU is a 
 		assert.match(lines[2]!, /UTL .* 45%/);
 		assert.match(lines[3]!, /GPU0 19\.5\/24\.0G 50% {2}GPU1 20\.5\/24\.0G 40%/);
 		assert.match(lines.join('\n'), /llama3\.1:70b +40G 100% GPU/);
-		assert.equal(state.fleet.memoryTotalMiB, 3 * 24_576, 'the header counts each GPU once');
+		assert.equal(state.memoryTotalMiB, 3 * 24_576, 'the header counts each GPU once');
 	});
 
 	it('a spilled model shows its GPU share as a warning', () => {

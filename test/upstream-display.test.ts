@@ -3,9 +3,8 @@ import {describe, it} from 'node:test';
 import {buildStatusReport} from '../source/control/control-status.js';
 import {formatStatusReport} from '../source/client/status-table.js';
 import type {InstanceSnapshot} from '../source/supervisor/instance-snapshot.js';
-import {buildDashboardState} from '../source/ui/dashboard-state.js';
+import {buildFleetView} from '../source/fleet/fleet-view.js';
 import {gpuPanelLines} from '../source/ui/GpuPanel.js';
-import {remoteTelemetry} from '../source/ui/remote-telemetry.js';
 import type {RemoteDetails} from '../source/upstream/remote-upstream.js';
 import {dashboardInputs, fixtureNow} from './fixtures/dashboard-state.js';
 
@@ -29,7 +28,7 @@ inputs.proxy.instances.push({
 const text = (lines: ReturnType<typeof gpuPanelLines>) => lines.map(line => line.map(segment => segment.text).join(''));
 
 describe('remote panel in the dashboard', () => {
-	const state = buildDashboardState(inputs);
+	const state = buildFleetView(inputs);
 	const panel = (id: string) => gpuPanelLines(state.instances.find(view => view.id === id)!, {width: 70, detail: 'full', selected: false, now: fixtureNow});
 
 	it('titles it by its address and says that ollama-multi does not run it; traffic and models as for a GPU', () => {
@@ -59,20 +58,28 @@ const peer: RemoteDetails = {
 };
 
 describe('remote panel of an ollama-multi peer', () => {
+	const panel = (details: RemoteDetails) => {
+		const state = buildFleetView({...inputs, remoteDetails: new Map([['remote0', details]])});
+		const view = state.instances.find(entry => entry.id === 'remote0')!;
+		return {view, lines: text(gpuPanelLines(view, {width: 70, detail: 'full', selected: false, now: fixtureNow}))};
+	};
+
 	it('shows the peer\'s own GPUs taken together: memory summed, mean utilisation', () => {
-		const state = buildDashboardState({...inputs, remoteTelemetry: new Map([['remote0', remoteTelemetry(peer)!]])});
-		const lines = text(gpuPanelLines(state.instances.find(view => view.id === 'remote0')!, {width: 70, detail: 'full', selected: false, now: fixtureNow}));
-		assert.match(lines[1]!, /MEM .*3\.0\/48\.0G/);
-		assert.match(lines[2]!, /UTL .*40%/);
-		assert.equal(remoteTelemetry({...peer, kind: 'ollama', gpus: []}), undefined, 'a plain Ollama reports no GPU figures');
+		const {lines} = panel({...peer, gpus: [peer.gpus[0]!, {...peer.gpus[0]!, id: 'gpu1', memoryUsedMiB: 1024, utilizationPercent: 60}]});
+		assert.match(lines[1]!, /MEM .*4\.0\/48\.0G/);
+		assert.match(lines[2]!, /UTL .*50%/);
+		assert.equal(panel({...peer, kind: 'ollama', gpus: []}).view.reading, null, 'a plain Ollama reports no GPU figures');
+	});
+
+	it('one GPU of the peer reading N/A makes the sum unknown, not smaller', () => {
+		const {lines} = panel(peer);
+		assert.match(lines[1]!, /MEM .*–\/48\.0G/);
+		assert.match(lines[2]!, /UTL .*–/);
 	});
 });
 
 describe('remote rows in ollama-multi status', () => {
-	const report = buildStatusReport({
-		instances: inputs.instances, proxy: inputs.proxy, gpuSamples: inputs.samples, version: '0.1.0', startedAt: fixtureNow - 1000, now: fixtureNow,
-		remoteDetails: new Map([['remote0', peer]]),
-	});
+	const report = buildStatusReport(buildFleetView({...inputs, startedAt: fixtureNow - 1000, remoteDetails: new Map([['remote0', peer]])}));
 
 	it('JSON: host and what is known of the remote; nothing of the kind on local instances', () => {
 		const row = report.instances.find(instance => instance.id === 'remote0')!;

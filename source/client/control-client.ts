@@ -1,6 +1,8 @@
-import http from 'node:http';
 import {controlPrefix} from '../control/control-routes.js';
 import type {InstanceStatus, StatusReport} from '../control/control-status.js';
+import {connectHost, errorCode, errorMessageOf, formatHost, readJson, readText, send, type ControlResponse} from './control-http.js';
+
+export {connectHost} from './control-http.js';
 
 export type ControlTarget = {
 	/** Where `up` listens; 0.0.0.0 and :: are reached through loopback. */
@@ -25,8 +27,6 @@ export class ControlClientError extends Error {
 /** One progress line of a restart, as the control API streams it. */
 export type RestartProgressLine = {status: string; instance: string | null; step: string};
 
-/** The little of an HTTP response the client reads. */
-type ControlResponse = {status: number; body: http.IncomingMessage};
 
 /** Talks to a running `ollama-multi up` through its control API, for the status/drain/undrain/restart/logs commands. */
 export class ControlClient {
@@ -75,8 +75,44 @@ export class ControlClient {
 		await readRestartStream(response, onProgress, this.address);
 	}
 
-	async #request(method: string, path: string, options: {stream?: boolean} = {}): Promise<ControlResponse> {
+	/** An instance's latest log lines, from the supervisor's memory (works across machines, unlike the log file). */
+	async logs(reference: string, lines = 200): Promise<string[]> {
+		const response = await this.#request('GET', `/instances/${encodeURIComponent(reference)}/logs?lines=${lines}`);
+		return ((await readJson(response)) as {lines: string[]}).lines;
+	}
+
+	/** Installed models (the instances' /api/tags). */
+	async installedModels(): Promise<string[]> {
+		const response = await this.#request('GET', '/models');
+		return ((await readJson(response)) as {models: string[]}).models;
+	}
+
+	/** Loads a model on an instance, as --preload does; resolves once it is loaded. */
+	async loadModel(reference: string, model: string): Promise<void> {
+		await readJson(await this.#request('POST', `/instances/${encodeURIComponent(reference)}/load`, {stream: true, body: JSON.stringify({model})}));
+	}
+
+	async unloadModel(reference: string, model: string): Promise<void> {
+		await readJson(await this.#request('POST', `/instances/${encodeURIComponent(reference)}/unload`, {body: JSON.stringify({model})}));
+	}
+
+	/** Unloads a model wherever it is loaded; resolves with those instances. */
+	async unloadEverywhere(model: string): Promise<string[]> {
+		const response = await this.#request('POST', '/unload', {body: JSON.stringify({model})});
+		return ((await readJson(response)) as {instances: string[]}).instances;
+	}
+
+	/** The fleet as it changes: the NDJSON stream of GET /ollama-multi/stream, open until either side closes it. */
+	async stream(): Promise<ControlResponse> {
+		return this.#request('GET', '/stream', {stream: true});
+	}
+
+	async #request(method: string, path: string, options: {stream?: boolean; body?: string} = {}): Promise<ControlResponse> {
 		const headers: Record<string, string> = {Accept: 'application/json'};
+		if (options.body !== undefined) {
+			headers['Content-Type'] = 'application/json';
+		}
+
 		if (this.#target.token) {
 			headers['Authorization'] = `Bearer ${this.#target.token}`;
 		}
@@ -84,7 +120,7 @@ export class ControlClient {
 		let response: ControlResponse;
 		try {
 			// A restart waits for in-flight requests and for the new process: only its connection is timed.
-			response = await send({host: connectHost(this.#target.host), port: this.#target.port, method, path: `${controlPrefix}${path}`, headers}, options.stream ? undefined : this.#timeoutMs);
+			response = await send({host: connectHost(this.#target.host), port: this.#target.port, method, path: `${controlPrefix}${path}`, headers, body: options.body}, options.stream ? undefined : this.#timeoutMs);
 		} catch (error) {
 			throw this.#connectionError(error);
 		}
@@ -220,77 +256,3 @@ async function readRestartStream(response: ControlResponse, onProgress: ((line: 
 	);
 }
 
-type RequestSpec = {host: string; port: number; method: string; path: string; headers: Record<string, string>};
-
-/** node:http rather than fetch: fetch refuses "bad ports" (6000, 6667, ...) that a user may well pick for --port. */
-async function send(spec: RequestSpec, timeoutMs: number | undefined): Promise<ControlResponse> {
-	return new Promise((resolve, reject) => {
-		const request = http.request({host: spec.host, port: spec.port, method: spec.method, path: spec.path, headers: spec.headers, agent: false}, body => {
-			request.setTimeout(0);
-			resolve({status: body.statusCode ?? 0, body});
-		});
-		if (timeoutMs !== undefined) {
-			request.setTimeout(timeoutMs, () => {
-				request.destroy(Object.assign(new Error('timed out'), {code: 'ETIMEDOUT'}));
-			});
-		}
-
-		request.on('error', reject);
-		request.end();
-	});
-}
-
-async function readText(response: ControlResponse): Promise<string> {
-	const chunks: Buffer[] = [];
-	for await (const chunk of response.body) {
-		chunks.push(chunk as Buffer);
-	}
-
-	return Buffer.concat(chunks).toString('utf8');
-}
-
-async function readJson(response: ControlResponse): Promise<unknown> {
-	return JSON.parse(await readText(response)) as unknown;
-}
-
-/** A wildcard bind address is reached through loopback. */
-export function connectHost(host: string): string {
-	const bare = host.replace(/^\[(.*)]$/, '$1');
-	if (bare === '' || bare === '0.0.0.0') {
-		return '127.0.0.1';
-	}
-
-	if (bare === '::' || bare === '0:0:0:0:0:0:0:0') {
-		return '::1';
-	}
-
-	return bare;
-}
-
-function formatHost(host: string): string {
-	const bare = host.replace(/^\[(.*)]$/, '$1');
-	return bare.includes(':') ? `[${bare}]` : bare;
-}
-
-function errorCode(error: unknown): string | undefined {
-	let current: unknown = error;
-	for (let depth = 0; depth < 4 && current; depth++) {
-		const code = (current as {code?: unknown}).code;
-		if (typeof code === 'string') {
-			return code;
-		}
-
-		current = (current as {cause?: unknown}).cause;
-	}
-
-	return undefined;
-}
-
-function errorMessageOf(text: string): string | undefined {
-	try {
-		const value = JSON.parse(text) as {error?: unknown};
-		return typeof value.error === 'string' ? value.error : undefined;
-	} catch {
-		return undefined;
-	}
-}

@@ -1,4 +1,5 @@
 import {exposurePolicy} from '../control/control-auth.js';
+import {OllamaNotFoundError} from '../supervisor/ollama-command.js';
 import {composeFleet} from './up/compose-fleet.js';
 import {isUserFacing, preflight, type Preflight} from './up/preflight.js';
 import {runHeadless} from './up/run-headless.js';
@@ -32,7 +33,9 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		plan = await preflight(options, log);
 	} catch (error) {
 		if (isUserFacing(error)) {
-			log.error(error.message);
+			// Without Ollama, the simulated fleet is still there to look at.
+			log.error(error instanceof OllamaNotFoundError ? `${error.message} To see ollama-multi at work without it: ollama-multi demo.` : error.message);
+
 			return 1;
 		}
 
@@ -53,7 +56,7 @@ export async function up(options: UpOptions, io: UpIo = processIo): Promise<numb
 		const endpoint = fleet.proxy.snapshot().address;
 		// Ink, React and Yoga cost tens of MB: loaded only when the dashboard runs, never headless.
 		const {runDashboard} = await import('./up/run-dashboard.js');
-		await runDashboard({fleet, inventory: plan.gpus, readonly: options.readonly, stopTimeoutMs: options.stopTimeoutMs});
+		await runDashboard({fleet, readonly: options.readonly, stopTimeoutMs: options.stopTimeoutMs});
 		const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
 		log.info(`ollama-multi on ${endpoint} stopped, and its ${instanceCount} with it (${plan.instances.map(instance => instance.id).join(', ')})`);
 		return 0;

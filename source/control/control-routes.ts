@@ -1,14 +1,14 @@
 import type {IncomingMessage, ServerResponse} from 'node:http';
 import type {FleetController, RestartProgress} from '../fleet/fleet-controller.js';
 import {UnknownInstanceError} from '../fleet/fleet-controller.js';
-import type {GpuSample} from '../gpu/gpu.js';
+import type {FleetView} from '../fleet/fleet-view.js';
 import {sendError} from '../ollama/api-error.js';
 import {pathOf} from '../ollama/routes.js';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
-import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
 import type {ControlAuth} from './control-auth.js';
-import type {RemoteDetails} from '../upstream/remote-upstream.js';
 import {buildInstanceStatus, buildStatusReport} from './control-status.js';
+import {allowMethod, modelRoute, sendJson} from './extra-routes.js';
+import {streamFleet, type FleetStreamSources} from './fleet-stream.js';
+import type {ModelOperations} from '../fleet/operator-actions.js';
 import {InstanceReferenceError, resolveInstance} from './resolve-instance.js';
 
 /** Ollama uses no path under it, so the control API can share the proxy's port. */
@@ -16,20 +16,20 @@ export const controlPrefix = '/ollama-multi';
 export const metricsPath = '/metrics';
 
 export type ControlRoutesOptions = {
-	/** With remote upstreams (`--upstream`), also what is known of each remote. */
-	supervisor: {snapshot(): InstanceSnapshot[]; remoteDetails?: () => Map<string, RemoteDetails>};
-	proxy: {snapshot(): ProxySnapshot};
-	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
+	/** The fleet as it is now (FleetViewSource). */
+	fleet: {view(): FleetView};
+	/** Load and unload models (absent: those routes answer 404). */
+	models?: ModelOperations | undefined;
+	/** The instances' log lines, for `top`'s log view. */
+	logs?: {logTail(instanceId: string, lines?: number): string[]} | undefined;
+	/** What GET /ollama-multi/stream sends (absent: no stream). */
+	stream?: FleetStreamSources | undefined;
 	controller: Pick<FleetController, 'drain' | 'undrain' | 'restart' | 'restartAll' | 'on' | 'off'>;
 	/** Without it, /metrics is left to the proxy (and so to Ollama, which answers 404). */
 	metrics?: {contentType: string; render(): Promise<string>} | undefined;
 	auth: ControlAuth;
 	/** `--public-metrics`: /metrics answers without the token (the inference gateway's endpoint picker sends none). */
 	publicMetrics?: boolean | undefined;
-	version: string;
-	/** Date.now() of the supervisor's start. */
-	startedAt: number;
-	now?: () => number;
 };
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
@@ -43,31 +43,23 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<b
  *   POST /ollama-multi/instances/<ref>/undrain
  *   POST /ollama-multi/instances/<ref>/restart     graceful; NDJSON progress, then {"status":"success"} or {"error"}
  *   POST /ollama-multi/restart-all                 rolling; NDJSON progress like restart
+ *   GET  /ollama-multi/instances/<ref>/logs?lines=N  its latest log lines
+ *   GET  /ollama-multi/stream                      NDJSON: the fleet view, requests and GPU history as they change
+ *   GET  /ollama-multi/models, POST …/unload, POST …/instances/<ref>/load|unload   see extra-routes.ts
  *   GET  /metrics                                  Prometheus text format
  *
  * <ref>: a GPU index, an instance id (gpu1), a GPU UUID or a unique prefix of one.
  */
 export function createControlRoutes(options: ControlRoutesOptions): Handler {
-	const now = options.now ?? Date.now;
-
-	const statusReport = () =>
-		buildStatusReport({
-			instances: options.supervisor.snapshot(),
-			proxy: options.proxy.snapshot(),
-			gpuSamples: options.gpuMonitor?.snapshot() ?? [],
-			version: options.version,
-			startedAt: options.startedAt,
-			now: now(),
-			remoteDetails: options.supervisor.remoteDetails?.(),
-		});
-
+	const instances = () => options.fleet.view().instances.map(view => view.instance);
 	const instanceStatus = (instanceId: string) => {
-		const instance = options.supervisor.snapshot().find(entry => entry.id === instanceId);
+		const view = options.fleet.view();
+		const instance = view.instances.find(entry => entry.id === instanceId);
 		if (!instance) {
 			throw new UnknownInstanceError(instanceId);
 		}
 
-		return buildInstanceStatus(instance, {proxy: options.proxy.snapshot(), gpuSamples: options.gpuMonitor?.snapshot() ?? [], now: now(), remoteDetails: options.supervisor.remoteDetails?.()});
+		return buildInstanceStatus(instance, view.now);
 	};
 
 	return async (request, response) => {
@@ -77,10 +69,13 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 			return false;
 		}
 
-		// Nothing here reads a body; let it flow so the connection can be reused.
-		request.resume();
+		const method = request.method ?? 'GET';
+		if (method !== 'POST') {
+			// Only the model routes read a body; let any other flow so the connection can be reused.
+			request.resume();
+		}
+
 		try {
-			const method = request.method ?? 'GET';
 			const decision = isMetrics && options.publicMetrics === true
 				? {ok: true as const}
 				: options.auth.authorize(request, method === 'GET' || method === 'HEAD' ? 'read' : 'mutation');
@@ -123,9 +118,38 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 
 	async function route(segments: string[], request: IncomingMessage, response: ServerResponse): Promise<void> {
 		const [first, reference, action, ...rest] = segments;
+		if (first === 'stream' && segments.length === 1 && options.stream) {
+			if (allowMethod(request, response, ['GET'])) {
+				streamFleet(response, options.stream);
+			}
+
+			return;
+		}
+
+		if (options.models && segments.length === 1 && first !== undefined && await modelRoute(options.models, {action: first}, request, response)) {
+			return;
+		}
+
+		if (options.models && first === 'instances' && reference !== undefined && action !== undefined && rest.length === 0
+			&& await modelRoute(options.models, {instanceId: resolveInstance(reference, instances()), action}, request, response)) {
+			return;
+		}
+
+		// What is left reads no body.
+		request.resume();
+		if (first === 'instances' && reference !== undefined && action === 'logs' && rest.length === 0 && options.logs) {
+			if (allowMethod(request, response, ['GET'])) {
+				const lines = Number(new URL(request.url ?? '/', 'http://localhost').searchParams.get('lines') ?? 200);
+				const instanceId = resolveInstance(reference, instances());
+				sendJson(response, 200, {instance: instanceId, lines: options.logs.logTail(instanceId, Number.isFinite(lines) ? Math.min(2000, Math.max(1, lines)) : 200)});
+			}
+
+			return;
+		}
+
 		if (first === 'status' && segments.length === 1) {
 			if (allowMethod(request, response, ['GET', 'HEAD'])) {
-				sendJson(response, 200, statusReport(), request.method === 'HEAD');
+				sendJson(response, 200, buildStatusReport(options.fleet.view()), request.method === 'HEAD');
 			}
 
 			return;
@@ -142,7 +166,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 		if (first === 'instances' && reference !== undefined && rest.length === 0) {
 			if (action === undefined) {
 				if (allowMethod(request, response, ['GET', 'HEAD'])) {
-					const instanceId = resolveInstance(reference, options.supervisor.snapshot());
+					const instanceId = resolveInstance(reference, instances());
 					sendJson(response, 200, {instance: instanceStatus(instanceId)}, request.method === 'HEAD');
 				}
 
@@ -154,7 +178,7 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 					return;
 				}
 
-				const instanceId = resolveInstance(reference, options.supervisor.snapshot());
+				const instanceId = resolveInstance(reference, instances());
 				if (action === 'restart') {
 					await streamRestart(response, instanceId, () => options.controller.restart(instanceId));
 					return;
@@ -200,19 +224,4 @@ export function createControlRoutes(options: ControlRoutesOptions): Handler {
 			response.end();
 		}
 	}
-}
-
-function allowMethod(request: IncomingMessage, response: ServerResponse, methods: string[]): boolean {
-	if (methods.includes(request.method ?? 'GET')) {
-		return true;
-	}
-
-	sendError(response, 405, `method ${request.method ?? ''} not allowed here; use ${methods.join(' or ')}`, {headers: {Allow: methods.join(', ')}});
-	return false;
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown, headOnly = false): void {
-	const text = JSON.stringify(body);
-	response.writeHead(status, {'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store'});
-	response.end(headOnly ? undefined : text);
 }

@@ -1,12 +1,9 @@
-import type {GpuSample} from '../gpu/gpu.js';
-import {combineReadings, instanceFreeMiB, instanceGpus} from '../supervisor/instance-gpus.js';
 import type {CpuSpill} from '../fleet/cpu-spill.js';
-import {suggestGpuGroup} from '../gpu/suggest-group.js';
-import {gpuSharePercent, isSpilled} from '../ollama/cpu-spill.js';
+import type {FleetView, InstanceView} from '../fleet/fleet-view.js';
 import type {LoadedModel} from '../ollama/ps.js';
 import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import type {LearnedFigures} from '../scheduler/estimator.js';
-import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
+import type {InstanceState} from '../supervisor/instance-snapshot.js';
 import type {RemoteDetails} from '../upstream/remote-upstream.js';
 
 /** One instance as `GET /ollama-multi/status` reports it. */
@@ -81,94 +78,65 @@ export type StatusReport = {
 	learned: LearnedFigures | null;
 };
 
-export type StatusSources = {
-	instances: InstanceSnapshot[];
-	proxy: ProxySnapshot;
-	gpuSamples: GpuSample[];
-	version: string;
-	startedAt: number;
-	now: number;
-	remoteDetails?: Map<string, RemoteDetails> | undefined;
-};
-
-export function buildStatusReport(sources: StatusSources): StatusReport {
+/** `GET /ollama-multi/status`: the fleet view in the control API's long-standing shape. */
+export function buildStatusReport(view: FleetView): StatusReport {
 	return {
 		service: 'ollama-multi',
-		version: sources.version,
-		startedAt: new Date(sources.startedAt).toISOString(),
-		uptimeSeconds: Math.max(0, Math.round((sources.now - sources.startedAt) / 1000)),
-		address: sources.proxy.address,
-		strategy: sources.proxy.strategy,
-		queue: {length: sources.proxy.queueLength, max: sources.proxy.maxQueue, rejectedQueueFull: sources.proxy.rejectedQueueFull},
-		inFlight: sources.proxy.inFlight,
-		tokensPerSecond10s: sources.proxy.tokensPerSecond10s,
-		requestsPerSecond10s: sources.proxy.requestsPerSecond10s,
-		instances: sources.instances.map(instance => buildInstanceStatus(instance, sources)),
-		learned: sources.proxy.learned ?? null,
+		version: view.version,
+		startedAt: new Date(view.startedAt).toISOString(),
+		uptimeSeconds: Math.max(0, Math.round((view.now - view.startedAt) / 1000)),
+		address: view.address,
+		strategy: view.strategy,
+		queue: {...view.queue},
+		inFlight: view.inFlight,
+		tokensPerSecond10s: view.tokensPerSecond10s,
+		requestsPerSecond10s: view.requestsPerSecond10s,
+		instances: view.instances.map(instance => buildInstanceStatus(instance, view.now)),
+		learned: view.learned,
 	};
 }
 
-export function buildInstanceStatus(instance: InstanceSnapshot, sources: Pick<StatusSources, 'proxy' | 'gpuSamples' | 'now' | 'remoteDetails'>): InstanceStatus {
-	const traffic = sources.proxy.instances.find(entry => entry.instanceId === instance.id);
-	const gpus = instanceGpus(instance);
-	const samples = gpus.map(gpu => sources.gpuSamples.find(entry => entry.uuid === gpu.uuid));
-	const sample = combineReadings(samples);
+export function buildInstanceStatus(view: InstanceView, now: number): InstanceStatus {
+	const {instance, traffic, reading} = view;
 	const up = instance.state === 'ready' || instance.state === 'draining';
-	const machineGpus = sources.gpuSamples.map(entry => ({index: entry.index, uuid: entry.uuid, name: '', memoryTotalMiB: entry.memoryTotalMiB}));
-	const loadedModels = traffic?.loadedModels ?? [];
 	return {
 		id: instance.id,
 		gpu: instance.gpu ? {index: instance.gpu.index, uuid: instance.gpu.uuid, name: instance.gpu.name} : null,
-		...remoteFields(instance, sources.remoteDetails),
+		...(instance.remote === true ? {host: instance.host ?? '127.0.0.1', ...(view.remote ? {remote: view.remote} : {})} : {}),
 		port: instance.port,
 		pid: instance.pid ?? null,
 		state: instance.state,
 		draining: instance.draining,
 		crashLoop: instance.crashLoop,
-		inFlight: traffic?.inFlight ?? 0,
-		capacity: traffic?.capacity ?? instance.capacity,
-		queued: traffic?.queuedFor ?? 0,
+		inFlight: traffic.inFlight,
+		capacity: traffic.capacity,
+		queued: traffic.queuedFor,
 		restarts: instance.restarts,
 		lastExitReason: instance.lastExitReason ?? null,
-		uptimeSeconds: up && instance.readyAt !== undefined ? Math.max(0, Math.round((sources.now - instance.readyAt) / 1000)) : null,
-		completed: traffic?.completed ?? 0,
-		failed: traffic?.failed ?? 0,
-		tokensPerSecond10s: traffic?.tokensPerSecond10s ?? 0,
-		tokensPerSecond60s: traffic?.tokensPerSecond60s ?? 0,
-		timeToFirstTokenMs: traffic?.timeToFirstTokenMs ?? null,
-		penalized: traffic?.penalized ?? false,
-		loadedModels,
-		memoryUsedMiB: sample?.memoryUsedMiB ?? null,
-		memoryTotalMiB: sample?.memoryTotalMiB ?? (gpus.length > 0 ? gpus.reduce((total, gpu) => total + (gpu.memoryTotalMiB ?? 0), 0) : null),
-		memoryFreeMiB: instanceFreeMiB(instance, sources.gpuSamples) ?? null,
-		utilizationPercent: sample?.utilizationPercent ?? null,
-		temperatureC: sample?.temperatureC ?? null,
-		powerDrawW: sample?.powerDrawW ?? null,
-		gpus: gpus.map((gpu, position) => ({
+		uptimeSeconds: up && instance.readyAt !== undefined ? Math.max(0, Math.round((now - instance.readyAt) / 1000)) : null,
+		completed: traffic.completed,
+		failed: traffic.failed,
+		tokensPerSecond10s: traffic.tokensPerSecond10s,
+		tokensPerSecond60s: traffic.tokensPerSecond60s,
+		timeToFirstTokenMs: traffic.timeToFirstTokenMs ?? null,
+		penalized: traffic.penalized,
+		loadedModels: traffic.loadedModels,
+		memoryUsedMiB: reading?.memoryUsedMiB ?? null,
+		memoryTotalMiB: reading?.memoryTotalMiB ?? null,
+		memoryFreeMiB: view.memoryFreeMiB,
+		utilizationPercent: reading?.utilizationPercent ?? null,
+		temperatureC: reading?.temperatureC ?? null,
+		powerDrawW: reading?.powerDrawW ?? null,
+		gpus: view.gpus.map(gpu => ({
 			index: gpu.index,
 			uuid: gpu.uuid,
 			name: gpu.name,
-			memoryUsedMiB: samples[position]?.memoryUsedMiB ?? null,
-			memoryTotalMiB: samples[position]?.memoryTotalMiB ?? gpu.memoryTotalMiB,
-			utilizationPercent: samples[position]?.utilizationPercent ?? null,
-			temperatureC: samples[position]?.temperatureC ?? null,
+			memoryUsedMiB: gpu.reading?.memoryUsedMiB ?? null,
+			memoryTotalMiB: gpu.reading?.memoryTotalMiB ?? null,
+			utilizationPercent: gpu.reading?.utilizationPercent ?? null,
+			temperatureC: gpu.reading?.temperatureC ?? null,
 		})),
-		cpuSpill: gpus.length === 0 ? [] : loadedModels.filter(model => isSpilled(model)).map(model => ({
-			model: model.name,
-			gpuSharePercent: gpuSharePercent(model),
-			sizeBytes: model.sizeBytes,
-			sizeVramBytes: model.sizeVramBytes,
-			suggestedGpus: suggestGpuGroup(model.sizeBytes, machineGpus.length > 0 ? machineGpus : gpus),
-		})),
+		cpuSpill: view.cpuSpill.map(({instanceId: _instanceId, ...spill}) => spill),
 		logFile: instance.logFile,
 	};
-}
-
-function remoteFields(instance: InstanceSnapshot, details: Map<string, RemoteDetails> | undefined): Pick<InstanceStatus, 'host' | 'remote'> {
-	if (instance.remote !== true) {
-		return {};
-	}
-
-	const remote = details?.get(instance.id);
-	return {host: instance.host ?? '127.0.0.1', ...(remote ? {remote} : {})};
 }

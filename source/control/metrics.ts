@@ -1,11 +1,10 @@
 import {Counter, Gauge, Histogram, Registry} from 'prom-client';
-import type {GpuSample} from '../gpu/gpu.js';
-import {instanceGpus} from '../supervisor/instance-gpus.js';
+import type {FleetView, InstanceView} from '../fleet/fleet-view.js';
 import type {CompletedRequest} from '../proxy/proxy-events.js';
 import {isGenerationRoute, normalizeRoute} from '../ollama/routes.js';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
 import {ollamaDefaultMaxLoadedModels} from '../ollama/settings.js';
-import type {InstanceSnapshot, InstanceState} from '../supervisor/instance-snapshot.js';
+import type {InstanceState} from '../supervisor/instance-snapshot.js';
+import {GpuMetrics} from './gpu-metrics.js';
 import {LearnedMetrics} from './learned-metrics.js';
 import {ModelServerMetrics} from './model-server-metrics.js';
 
@@ -16,12 +15,8 @@ export type ObservedRequest = Pick<
 >;
 
 export type MetricsSources = {
-	supervisor: {snapshot(): InstanceSnapshot[]};
-	proxy: {snapshot(): ProxySnapshot};
-	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
-	version: string;
-	/** Date.now() of the supervisor's start. */
-	startedAt: number;
+	/** The fleet as it is now (FleetViewSource); version and start time come with it. */
+	fleet: {view(): FleetView};
 	/** OLLAMA_MAX_LOADED_MODELS of each instance; Ollama's default when absent. */
 	maxLoadedModelsPerInstance?: number | undefined;
 };
@@ -36,7 +31,6 @@ const instanceLabels = ['ollama_instance', 'gpu', 'gpu_uuid', 'gpu_name'] as con
 type InstanceLabelName = (typeof instanceLabels)[number];
 type InstanceLabels = Record<InstanceLabelName, string>;
 
-const mebibyte = 1024 * 1024;
 const maxCachedLabelSets = 1000;
 
 type RequestLabelSets = {
@@ -146,12 +140,9 @@ export class FleetMetrics {
 		help: 'Requests answered 503 because the central queue was full.',
 		registers: [this.registry],
 	});
-	readonly #gpuMemoryUsed = this.#gauge('ollama_multi_gpu_memory_used_bytes', 'GPU memory in use, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuMemoryTotal = this.#gauge('ollama_multi_gpu_memory_total_bytes', 'GPU memory in all, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuUtilization = this.#gauge('ollama_multi_gpu_utilization_ratio', 'GPU utilisation, 0 to 1, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuTemperature = this.#gauge('ollama_multi_gpu_temperature_celsius', 'GPU temperature, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuPower = this.#gauge('ollama_multi_gpu_power_watts', 'GPU power draw, from nvidia-smi.', [...instanceLabels]);
-	readonly #gpuPowerLimit = this.#gauge('ollama_multi_gpu_power_limit_watts', 'GPU power limit, from nvidia-smi.', [...instanceLabels]);
+	readonly #gpus = new GpuMetrics(this.registry, instanceLabels);
+	/** Labels per instance id: fixed for an instance's life, so requests need no join of their own. */
+	readonly #labelsById = new Map<string, InstanceLabels>();
 
 	readonly #labelSets = new Map<string, RequestLabelSets>();
 	readonly #learned = new LearnedMetrics(this.registry, instanceLabels);
@@ -213,9 +204,7 @@ export class FleetMetrics {
 	}
 
 	#refreshCurrentValues(): void {
-		const instances = this.#sources.supervisor.snapshot();
-		const proxy = this.#sources.proxy.snapshot();
-		const samples = this.#sources.gpuMonitor?.snapshot() ?? [];
+		const view = this.#sources.fleet.view();
 		// Reset first so an instance or model that went away leaves no stale series.
 		for (const metric of [
 			this.#instanceState,
@@ -226,24 +215,23 @@ export class FleetMetrics {
 			this.#instanceQueued,
 			this.#modelVram,
 			this.#modelGpuShare,
-			this.#gpuMemoryUsed,
-			this.#gpuMemoryTotal,
-			this.#gpuUtilization,
-			this.#gpuTemperature,
-			this.#gpuPower,
-			this.#gpuPowerLimit,
 		]) {
 			metric.reset();
 		}
 
+		this.#gpus.reset();
+
 		this.#instanceRestarts.reset();
 		this.#queueRejected.reset();
 
-		this.#buildInfo.set({version: this.#sources.version}, 1);
-		this.#startTime.set(Math.floor(this.#sources.startedAt / 1000));
+		this.#buildInfo.set({version: view.version}, 1);
+		this.#startTime.set(Math.floor(view.startedAt / 1000));
 
-		for (const instance of instances) {
-			const labels = labelsFor(instance);
+		this.#labelsById.clear();
+		for (const entry of view.instances) {
+			const {instance, traffic} = entry;
+			const labels = labelsFor(entry);
+			this.#labelsById.set(entry.id, labels);
 			for (const state of instanceStates) {
 				this.#instanceState.set({...labels, state}, instance.state === state ? 1 : 0);
 			}
@@ -251,56 +239,50 @@ export class FleetMetrics {
 			this.#instanceDraining.set(labels, instance.draining ? 1 : 0);
 			this.#instanceCrashLoop.set(labels, instance.crashLoop ? 1 : 0);
 			this.#instanceRestarts.inc(labels, instance.restarts);
-			const traffic = proxy.instances.find(entry => entry.instanceId === instance.id);
-			this.#instanceInFlight.set(labels, traffic?.inFlight ?? 0);
-			this.#instanceCapacity.set(labels, traffic?.capacity ?? instance.capacity);
-			this.#instanceQueued.set(labels, traffic?.queuedFor ?? 0);
-			for (const model of traffic?.loadedModels ?? []) {
+			this.#instanceInFlight.set(labels, traffic.inFlight);
+			this.#instanceCapacity.set(labels, traffic.capacity);
+			this.#instanceQueued.set(labels, traffic.queuedFor);
+			for (const model of traffic.loadedModels) {
 				this.#modelVram.set({...labels, model: model.name}, model.sizeVramBytes);
 				if (model.sizeBytes > 0 && instance.gpu) {
 					this.#modelGpuShare.set({...labels, model: model.name}, Math.min(1, model.sizeVramBytes / model.sizeBytes));
 				}
 			}
+
+			this.#gpus.setInstance(entry, labels);
 		}
 
-		this.#learned.refresh(proxy.learned, instanceId => {
-			const instance = instances.find(entry => entry.id === instanceId);
-			return instance ? labelsFor(instance) : {ollama_instance: instanceId, gpu: '', gpu_uuid: '', gpu_name: ''};
-		});
-		this.#queueLength.set(proxy.queueLength);
-		this.#queueMaxLength.set(proxy.maxQueue);
-		this.#queueRejected.inc(proxy.rejectedQueueFull);
+		for (const gpu of view.otherGpus) {
+			this.#gpus.setGpu({ollama_instance: '', gpu: String(gpu.index), gpu_uuid: gpu.uuid, gpu_name: ''}, gpu);
+		}
+
+		this.#learned.refresh(view.learned ?? undefined, instanceId => this.#labelsOf(instanceId));
+		this.#queueLength.set(view.queue.length);
+		this.#queueMaxLength.set(view.queue.max);
+		this.#queueRejected.inc(view.queue.rejectedQueueFull);
 		this.#modelServer.refresh({
-			instances,
-			proxy,
+			view,
 			labelsFor,
 			maxLoadedModelsPerInstance: this.#sources.maxLoadedModelsPerInstance ?? ollamaDefaultMaxLoadedModels,
-			now: Date.now(),
+			now: view.now,
 		});
-
-		for (const sample of samples) {
-			// A group's GPUs each keep their own series, labelled with the group's instance.
-			const instance = instances.find(entry => instanceGpus(entry).some(gpu => gpu.uuid === sample.uuid));
-			const member = instance ? instanceGpus(instance).find(gpu => gpu.uuid === sample.uuid) : undefined;
-			const labels: InstanceLabels = instance && member
-				? {ollama_instance: instance.id, gpu: String(member.index), gpu_uuid: member.uuid, gpu_name: member.name}
-				: {ollama_instance: '', gpu: String(sample.index), gpu_uuid: sample.uuid, gpu_name: ''};
-			setIfKnown(this.#gpuMemoryUsed, labels, sample.memoryUsedMiB, mebibyte);
-			setIfKnown(this.#gpuMemoryTotal, labels, sample.memoryTotalMiB, mebibyte);
-			setIfKnown(this.#gpuUtilization, labels, sample.utilizationPercent, 0.01);
-			setIfKnown(this.#gpuTemperature, labels, sample.temperatureC, 1);
-			setIfKnown(this.#gpuPower, labels, sample.powerDrawW, 1);
-			setIfKnown(this.#gpuPowerLimit, labels, sample.powerLimitW, 1);
-		}
 	}
 
 	#labelsOf(instanceId: string | undefined): InstanceLabels {
-		const instance = instanceId === undefined ? undefined : this.#sources.supervisor.snapshot().find(entry => entry.id === instanceId);
-		if (instance) {
-			return labelsFor(instance);
+		if (instanceId === undefined) {
+			return {ollama_instance: '', gpu: '', gpu_uuid: '', gpu_name: ''};
 		}
 
-		return {ollama_instance: instanceId ?? '', gpu: '', gpu_uuid: '', gpu_name: ''};
+		let labels = this.#labelsById.get(instanceId);
+		if (!labels) {
+			const entry = this.#sources.fleet.view().instances.find(candidate => candidate.id === instanceId);
+			labels = entry ? labelsFor(entry) : {ollama_instance: instanceId, gpu: '', gpu_uuid: '', gpu_name: ''};
+			if (entry) {
+				this.#labelsById.set(instanceId, labels);
+			}
+		}
+
+		return labels;
 	}
 
 	#gauge<Label extends string>(name: string, help: string, labelNames: readonly Label[]): Gauge<Label> {
@@ -309,18 +291,12 @@ export class FleetMetrics {
 }
 
 /** A group instance's labels list its GPUs: gpu "0+1", gpu_uuid "GPU-a,GPU-b" (CUDA_VISIBLE_DEVICES order). */
-function labelsFor(instance: InstanceSnapshot): InstanceLabels {
-	const gpus = instanceGpus(instance);
+function labelsFor(view: Pick<InstanceView, 'id' | 'instance'>): InstanceLabels {
+	const gpus = view.instance.gpus ?? (view.instance.gpu ? [view.instance.gpu] : []);
 	return {
-		ollama_instance: instance.id,
+		ollama_instance: view.id,
 		gpu: gpus.map(gpu => String(gpu.index)).join('+'),
 		gpu_uuid: gpus.map(gpu => gpu.uuid).join(','),
 		gpu_name: [...new Set(gpus.map(gpu => gpu.name))].join(' + '),
 	};
-}
-
-function setIfKnown<Label extends string>(gauge: Gauge<Label>, labels: Record<Label, string>, value: number | null, scale: number): void {
-	if (value !== null) {
-		gauge.set(labels, value * scale);
-	}
 }

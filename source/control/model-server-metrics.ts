@@ -1,6 +1,5 @@
 import {Gauge, type Registry} from 'prom-client';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
-import type {InstanceSnapshot} from '../supervisor/instance-snapshot.js';
+import type {FleetView, InstanceView} from '../fleet/fleet-view.js';
 
 /**
  * The model server protocol of the inference gateway (GIE proposal 003), which llm-d-router's picker reads to
@@ -18,9 +17,8 @@ export const modelServerMetricNames = {
 type InstanceLabelName = 'ollama_instance' | 'gpu' | 'gpu_uuid' | 'gpu_name';
 
 export type ModelServerInputs = {
-	instances: InstanceSnapshot[];
-	proxy: ProxySnapshot;
-	labelsFor(instance: InstanceSnapshot): Record<InstanceLabelName, string>;
+	view: FleetView;
+	labelsFor(instance: InstanceView): Record<InstanceLabelName, string>;
 	/** OLLAMA_MAX_LOADED_MODELS of each instance. */
 	maxLoadedModelsPerInstance: number;
 	now: number;
@@ -81,25 +79,24 @@ export class ModelServerMetrics {
 	refresh(inputs: ModelServerInputs): void {
 		this.#instanceKvCacheUsage.reset();
 		this.#modelsInfo.reset();
-		this.#queued.set(inputs.proxy.queueLength);
+		this.#queued.set(inputs.view.queue.length);
 		let running = 0;
 		let busyUp = 0;
 		let slotsUp = 0;
 		const resident = new Set<string>();
-		for (const instance of inputs.instances) {
-			const traffic = inputs.proxy.instances.find(entry => entry.instanceId === instance.id);
-			const inFlight = traffic?.inFlight ?? 0;
-			const capacity = traffic?.capacity ?? instance.capacity;
+		for (const view of inputs.view.instances) {
+			const {instance, traffic} = view;
+			const {inFlight, capacity} = traffic;
 			running += inFlight;
 			const up = instance.state === 'ready' || instance.state === 'draining';
-			this.#instanceKvCacheUsage.set(inputs.labelsFor(instance), up ? kvCacheUsage(inFlight, capacity) : 1);
+			this.#instanceKvCacheUsage.set(inputs.labelsFor(view), up ? kvCacheUsage(inFlight, capacity) : 1);
 			if (!up) {
 				continue;
 			}
 
 			busyUp += inFlight;
 			slotsUp += capacity;
-			for (const model of traffic?.loadedModels ?? []) {
+			for (const model of traffic.loadedModels) {
 				resident.add(model.name);
 				// Clients ask for `llama3.2`, /api/ps lists `llama3.2:latest`: the picker matches the request's model as written.
 				if (model.name.endsWith(':latest')) {
@@ -114,7 +111,7 @@ export class ModelServerMetrics {
 			{
 				running_lora_adapters: [...resident].sort().join(','),
 				waiting_lora_adapters: '',
-				max_lora: String(inputs.maxLoadedModelsPerInstance * Math.max(1, inputs.instances.length)),
+				max_lora: String(inputs.maxLoadedModelsPerInstance * Math.max(1, inputs.view.instances.length)),
 			},
 			Math.floor(inputs.now / 1000),
 		);

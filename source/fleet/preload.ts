@@ -51,6 +51,8 @@ export type PreloaderOptions = {
 
 type PreloaderEvents = {change: []};
 
+export type PreloadOutcome = {ok: boolean; message: string};
+
 /**
  * Loads the `--preload` models when the fleet starts, as `ollama run MODEL ""` would: an empty generate
  * request, which loads the model and keeps it for OLLAMA_KEEP_ALIVE like any request. An embedding model gets
@@ -113,7 +115,7 @@ export class Preloader extends TypedEmitter<PreloaderEvents> {
 		const installed = new Set((await this.#options.installedModels().catch(() => [])).map(name => normalizeModelName(name)));
 		const ready = this.#options.instances().filter(instance => instance.state === 'ready');
 		const plannedMiB = new Map<string, number>();
-		const loads: Array<Promise<void>> = [];
+		const loads: Array<Promise<unknown>> = [];
 		for (const {model, count} of this.#options.entries) {
 			const kind = await this.#options.describe?.(model).catch(() => undefined);
 			if (kind?.cloud) {
@@ -158,7 +160,17 @@ export class Preloader extends TypedEmitter<PreloaderEvents> {
 		return chosen;
 	}
 
-	async #load(instance: InstanceSnapshot, model: string, embeddingOnly: boolean): Promise<void> {
+	/** Loads one model on one instance now, as --preload does (the dashboard's and the control API's load). */
+	async load(instance: InstanceSnapshot, model: string): Promise<PreloadOutcome> {
+		const kind = await this.#options.describe?.(model).catch(() => undefined);
+		if (kind?.cloud) {
+			return {ok: true, message: `${model} is a cloud model, answered by ollama.com; nothing to load`};
+		}
+
+		return this.#load(instance, model, kind?.completion === false);
+	}
+
+	async #load(instance: InstanceSnapshot, model: string, embeddingOnly: boolean): Promise<PreloadOutcome> {
 		const models = this.#loading.get(instance.id) ?? new Set<string>();
 		this.#loading.set(instance.id, models);
 		models.add(model);
@@ -169,11 +181,14 @@ export class Preloader extends TypedEmitter<PreloaderEvents> {
 			const reply = await upstreamRequest(upstreamHost(instance), instance.port, 'POST', embeddingOnly ? '/api/embed' : '/api/generate', {body: JSON.stringify({model}), timeoutMs: 30 * 60_000});
 			if (reply.status === 200) {
 				this.#options.info(`preloaded ${model} on ${instance.id} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
-			} else {
-				this.#options.warn(`--preload ${model} on ${instance.id}: ${errorText(reply.body)} (HTTP ${reply.status})`);
+				return {ok: true, message: `${model} loaded on ${instance.id}`};
 			}
+
+			this.#options.warn(`--preload ${model} on ${instance.id}: ${errorText(reply.body)} (HTTP ${reply.status})`);
+			return {ok: false, message: `${errorText(reply.body)} (HTTP ${reply.status})`};
 		} catch (error) {
 			this.#options.warn(`--preload ${model} on ${instance.id}: ${error instanceof Error ? error.message : String(error)}`);
+			return {ok: false, message: error instanceof Error ? error.message : String(error)};
 		} finally {
 			models.delete(model);
 			this.emit('change');

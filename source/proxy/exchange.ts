@@ -241,6 +241,8 @@ export class Exchange implements Progress {
 				outputTokens: this.outputTokens,
 				model: this.model,
 				attempts: this.attempts,
+				client: this.facts.clientId || clientOf(this.req.headers, this.req.socket.remoteAddress).clientId,
+				routeReason: this.placementReason,
 			},
 			now,
 		);

@@ -22,6 +22,10 @@ export type CompletedRequest = {
 	model: string | undefined;
 	/** How many instances it was sent to (more than 1 after a failover). */
 	attempts: number;
+	/** Who sent it, as fair sharing knows it: `key:<hash>`, `client:<name>` or `address:<ip>`. */
+	client: string;
+	/** Why it went where it went (the X-Ollama-Multi-Route value: `warm`, `cold-load, waited-1.2s`, …); none when not placed. */
+	routeReason: string | undefined;
 };
 
 export type ProxyEvents = {

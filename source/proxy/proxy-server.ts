@@ -11,6 +11,7 @@ import {LoadedModels} from './loaded-models.js';
 import {Placement, type ProxyStrategy} from './placement.js';
 import {defaultAffinityWaitMs, type OllamaProxyOptions} from './proxy-options.js';
 import type {ProxyEvents} from './proxy-events.js';
+import {modelTraffic} from './model-traffic.js';
 import type {InstanceTraffic, ProxySnapshot} from './proxy-snapshot.js';
 import {defaultMaxBodyBytes} from './request-model.js';
 import {RollingCounter} from './rolling-counter.js';
@@ -279,6 +280,7 @@ export class OllamaProxy extends TypedEmitter<ProxyEvents> {
 			rejectedQueueFull: this.#models.rejectedQueueFull,
 			instances,
 			learned: this.#placement.learned(),
+			models: modelTraffic(this.#ledger.active),
 		};
 	}
 

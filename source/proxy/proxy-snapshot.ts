@@ -33,4 +33,8 @@ export type ProxySnapshot = {
 	instances: InstanceTraffic[];
 	/** What the learned scheduler knows (strategy fastest): speeds per instance × model, load times, output lengths. */
 	learned?: LearnedFigures;
+	/** Requests in progress per model, as the client named it. */
+	models?: ModelTraffic[];
 };
+
+export type ModelTraffic = {model: string; inFlight: number; waiting: number};

@@ -35,15 +35,15 @@ function meter(label: string, fraction: number | null, colour: Colour, right: st
 }
 
 function memoryLine(view: DashboardInstance, width: number, rightWidth: number): Line {
-	const used = view.telemetry?.memoryUsedMiB;
-	const total = view.telemetry?.memoryTotalMiB ?? view.instance.gpu?.memoryTotalMiB;
+	const used = view.reading?.memoryUsedMiB;
+	const total = view.reading?.memoryTotalMiB;
 	const percent = percentOf(used, total);
 	const right = `${formatMemoryPair(used, total)} ${formatPercent(percent).padStart(4)}`.padStart(rightWidth);
 	return meter('MEM ', percent === null ? null : percent / 100, loadColour(percent), right, width);
 }
 
 function utilisationLine(view: DashboardInstance, width: number, rightWidth: number, withSensors: boolean): Line {
-	const telemetry = view.telemetry;
+	const telemetry = view.reading;
 	const percent = telemetry?.utilizationPercent ?? null;
 	if (!withSensors) {
 		return meter('UTL ', percent === null ? null : percent / 100, loadColour(percent), formatPercent(percent).padStart(rightWidth), width);
@@ -67,12 +67,12 @@ function utilisationLine(view: DashboardInstance, width: number, rightWidth: num
 }
 
 function sensorsLine(view: DashboardInstance, width: number): Line {
-	const telemetry = view.telemetry;
+	const telemetry = view.reading;
 	const ttft = view.traffic?.timeToFirstTokenMs;
-	if (view.groupTelemetry) {
+	if (view.gpus.length > 1) {
 		// A group shows each GPU's memory and utilisation here, in CUDA order; TTFT if there is room.
 		return pickFields([
-			...view.groupTelemetry.map((member, position) => ({priority: 9 - position, line: [{text: 'GPU', dim: true}, {text: groupMemberText(member)}]})),
+			...view.gpus.map((member, position) => ({priority: 9 - position, line: [{text: 'GPU', dim: true}, {text: groupMemberText(member)}]})),
 			{priority: 1, line: [{text: 'TTFT ', dim: true}, {text: formatMilliseconds(ttft), colour: ttft === undefined ? 'gray' as const : undefined}]},
 		], width, 2);
 	}
@@ -124,8 +124,8 @@ function tokensLine(view: DashboardInstance, width: number, prefix: Line = []): 
 
 /** `--preload` models still loading there, not yet listed by /api/ps. */
 function loadingModels(view: DashboardInstance): string[] {
-	const loaded = new Set((view.traffic?.loadedModels ?? []).map(model => model.name));
-	return (view.preloading ?? []).filter(name => !loaded.has(name));
+	const loaded = new Set(view.traffic.loadedModels.map(model => model.name));
+	return view.preloading.filter(name => !loaded.has(name));
 }
 
 function loadingLine(names: string[], width: number): Line {
@@ -136,7 +136,7 @@ function modelLines(view: DashboardInstance, width: number, now: number, count: 
 	const loading = loadingModels(view);
 	const models = view.traffic?.loadedModels ?? [];
 	if (loading.length > 0) {
-		const rest = models.length === 0 ? Array.from({length: count - 1}, (): Line => []) : modelLines({...view, preloading: undefined}, width, now, count - 1);
+		const rest = models.length === 0 ? Array.from({length: count - 1}, (): Line => []) : modelLines({...view, preloading: []}, width, now, count - 1);
 		return [loadingLine(loading, width), ...rest].slice(0, count);
 	}
 
@@ -167,7 +167,7 @@ function modelLines(view: DashboardInstance, width: number, now: number, count: 
 
 /** The decode speed the scheduler measured for the model there, e.g. ` 312 t/s`; nothing when not measured. */
 function learnedSpeed(view: DashboardInstance, model: string): Line {
-	const speed = view.learnedSpeeds?.get(normalizeModelName(model));
+	const speed = view.learnedSpeeds[normalizeModelName(model)];
 	return speed === undefined ? [] : [{text: ` ${formatRate(speed)} t/s`, dim: true}];
 }
 

@@ -15,10 +15,10 @@ export type GpuRowOptions = {
 
 /** One instance on one line of exactly `width` cells; fields drop out, least useful first, as it narrows. */
 export function gpuRowLine(view: DashboardInstance, {width, selected}: GpuRowOptions): Line {
-	const telemetry = view.telemetry;
+	const telemetry = view.reading;
 	const traffic = view.traffic;
 	const state = stateLabel(view);
-	const memoryTotal = telemetry?.memoryTotalMiB ?? view.instance.gpu?.memoryTotalMiB;
+	const memoryTotal = telemetry?.memoryTotalMiB;
 	const memoryPercent = percentOf(telemetry?.memoryUsedMiB, memoryTotal);
 	const utilisation = telemetry?.utilizationPercent ?? null;
 	const memoryBar = bar(memoryPercent === null ? null : memoryPercent / 100, 8);

@@ -1,97 +1,145 @@
-import type {Gpu, GpuSample} from '../gpu/gpu.js';
-import type {ProxySnapshot} from '../proxy/proxy-snapshot.js';
-import type {SupervisorApi} from '../supervisor/supervisor-api.js';
-import type {RemoteDetails} from '../upstream/remote-upstream.js';
-import {buildDashboardState, reuseUnchanged, type DashboardState, type GpuTelemetry} from './dashboard-state.js';
-import {remoteTelemetry} from './remote-telemetry.js';
+import type {GpuHistorySnapshot} from '../fleet/gpu-history.js';
+import type {RequestRecord} from '../fleet/request-log.js';
+import type {DashboardSource, LinkState} from './dashboard-source.js';
+import {reuseUnchanged, trafficSignature, urgentSignature, type DashboardState} from './dashboard-state.js';
 
-export type DashboardSources = {
-	/** With remote upstreams, also what is known of them (FleetWithUpstreams). */
-	supervisor: Pick<SupervisorApi, 'snapshot' | 'on' | 'logTail'> & {remoteDetails?: () => Map<string, RemoteDetails>};
-	proxy: {snapshot(): ProxySnapshot; on(name: 'change', listener: () => void): () => void};
-	gpuMonitor?: {snapshot(): GpuSample[]; on(name: 'samples', listener: () => void): () => void};
-	inventory: Gpu[];
-	/** `--preload` loads in progress, per instance id. */
-	preloads?: {snapshot(): Map<string, string[]>; on(name: 'change', listener: () => void): () => void};
-	startedAt: number;
-	now?: () => number;
-	/** How often pending changes are gathered into one published state. */
-	publishIntervalMs?: number;
+/** React's useSyncExternalStore contract for one kind of data. */
+export type Subscribable<T> = {
+	subscribe(listener: () => void): () => void;
+	/** The same object until it changed. */
+	getSnapshot(): T;
 };
 
-export type DashboardStore = {
-	/** React's useSyncExternalStore contract: called after each published state. */
-	subscribe(listener: () => void): () => void;
-	/** The current state; the same object until something visible changed. */
-	getSnapshot(): DashboardState;
+export type DashboardStore = Subscribable<DashboardState> & {
+	requests: Subscribable<readonly RequestRecord[]>;
+	history: Subscribable<GpuHistorySnapshot>;
+	link: Subscribable<LinkState>;
 	/** The instance's most recent log lines, oldest first. */
 	logTail(instanceId: string, lines?: number): string[];
-	/** Called (at most once per publish interval) after new log lines of that instance arrived. */
+	/** Called (at most once per tick) after new log lines of that instance arrived. */
 	subscribeLog(instanceId: string, listener: () => void): () => void;
 	dispose(): void;
 };
 
-const clockOnlyFrameMs = 1000;
+export type DashboardStoreOptions = {
+	now?: () => number;
+	/** How often pending changes are looked at. Default 250 ms. */
+	tickMs?: number;
+	/**
+	 * How often figures that only drift (GPU readings, rates, sparklines, the clock) are redrawn. What a person acts
+	 * on — a state, a drain, a restart, a model loaded — is drawn at the next tick; requests coming and going (slots,
+	 * queues) at most once a second. Default 2 s.
+	 */
+	refreshMs?: number;
+};
+
+/** One kind of data: read from the source only when it changed and someone listens. */
+function lazyChannel<T>(read: () => T): Subscribable<T> & {mark(): void; flush(): void; clear(): void} {
+	const listeners = new Set<() => void>();
+	let value: T | undefined;
+	let stale = true;
+	let pending = false;
+	return {
+		subscribe(listener) {
+			listeners.add(listener);
+			return () => listeners.delete(listener);
+		},
+		getSnapshot() {
+			if (stale || value === undefined) {
+				value = read();
+				stale = false;
+			}
+
+			return value;
+		},
+		mark() {
+			stale = true;
+			pending = true;
+		},
+		flush() {
+			if (pending && listeners.size > 0) {
+				pending = false;
+				for (const listener of [...listeners]) {
+					listener();
+				}
+			}
+		},
+		clear: () => listeners.clear(),
+	};
+}
 
 /**
- * Gathers the engine's events into a state for the dashboard. Events only mark it dirty;
- * a timer joins the sources at most every publishIntervalMs and publishes only a state that differs.
+ * Gathers the source's events into what the dashboard draws. Events only mark data stale; a tick looks at it, and
+ * publishes a fleet state only when something on screen differs: at once for what a person acts on, at most every
+ * `refreshMs` for figures that only drift. Requests, history and logs are read only while a view shows them.
  */
-export function createDashboardStore(sources: DashboardSources): DashboardStore {
-	const now = sources.now ?? Date.now;
-	const publishIntervalMs = sources.publishIntervalMs ?? 250;
+export function createDashboardStore(source: DashboardSource, options: DashboardStoreOptions = {}): DashboardStore {
+	const now = options.now ?? Date.now;
+	const refreshMs = options.refreshMs ?? 2000;
+	const trafficMs = Math.min(1000, refreshMs);
 	const listeners = new Set<() => void>();
 	const logListeners = new Map<string, Set<() => void>>();
 	const instancesWithNewLogs = new Set<string>();
 	let dirty = false;
 	let disposed = false;
 
-	const read = (): DashboardState => buildDashboardState({
-		instances: sources.supervisor.snapshot(),
-		proxy: sources.proxy.snapshot(),
-		samples: sources.gpuMonitor?.snapshot() ?? [],
-		inventory: sources.inventory,
-		preloading: sources.preloads?.snapshot(),
-		startedAt: sources.startedAt,
-		now: now(),
-		remoteTelemetry: remoteTelemetryById(sources.supervisor.remoteDetails?.()),
-	});
-
+	const read = (): DashboardState => ({...source.view(), now: Math.floor(now() / 1000) * 1000});
 	let state = read();
+	let signature = urgentSignature(state);
+	let traffic = trafficSignature(state);
 	let publishedAt = now();
-	const markDirty = () => {
-		dirty = true;
-	};
+	const requests = lazyChannel(() => source.requests());
+	const history = lazyChannel(() => source.history());
+	const link = lazyChannel(() => source.link());
 
 	const unsubscribers = [
-		sources.supervisor.on('change', markDirty),
-		sources.supervisor.on('log', (instanceId: string) => {
+		source.onView(() => {
+			dirty = true;
+		}),
+		source.onRequest(() => requests.mark()),
+		source.onHistory(() => history.mark()),
+		source.onLink(() => {
+			link.mark();
+			link.flush();
+		}),
+		source.onLog(instanceId => {
 			if (logListeners.has(instanceId)) {
 				instancesWithNewLogs.add(instanceId);
 			}
 		}),
-		sources.proxy.on('change', markDirty),
-		...(sources.gpuMonitor ? [sources.gpuMonitor.on('samples', markDirty)] : []),
-		...(sources.preloads ? [sources.preloads.on('change', markDirty)] : []),
 	];
+
+	const publish = (next: DashboardState, at: number) => {
+		state = next;
+		publishedAt = at;
+		for (const listener of [...listeners]) {
+			listener();
+		}
+	};
 
 	const flush = () => {
 		const at = now();
-		const clock = Math.floor(at / 1000) * 1000;
-		// The clock alone moves at most once a second after the last frame: with GPU readings arriving every second,
-		// it rides along with them instead of costing a frame of its own half a second later.
-		if (dirty || (clock !== state.now && at - publishedAt >= clockOnlyFrameMs)) {
-			const next = dirty ? reuseUnchanged(state, read()) : {...state, now: clock};
-			dirty = false;
-			if (next !== state) {
-				state = next;
-				publishedAt = at;
-				for (const listener of [...listeners]) {
-					listener();
-				}
+		const sincePublished = at - publishedAt;
+		const due = sincePublished >= refreshMs;
+		if (dirty) {
+			const next = reuseUnchanged(state, read());
+			const nextSignature = urgentSignature(next);
+			const nextTraffic = trafficSignature(next);
+			if (next === state) {
+				dirty = false;
+			} else if (nextSignature !== signature || (nextTraffic !== traffic && sincePublished >= trafficMs) || due) {
+				dirty = false;
+				signature = nextSignature;
+				traffic = nextTraffic;
+				publish(next, at);
 			}
+		} else if (due && Math.floor(at / 1000) * 1000 !== state.now) {
+			// Only the clock moved: uptimes and model expiry, at the same pace as the figures.
+			publish({...state, now: Math.floor(at / 1000) * 1000}, at);
 		}
 
+		requests.flush();
+		history.flush();
 		for (const instanceId of instancesWithNewLogs) {
 			for (const listener of [...(logListeners.get(instanceId) ?? [])]) {
 				listener();
@@ -101,7 +149,7 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 		instancesWithNewLogs.clear();
 	};
 
-	const timer = setInterval(flush, publishIntervalMs);
+	const timer = setInterval(flush, options.tickMs ?? 250);
 	timer.unref();
 
 	return {
@@ -110,7 +158,10 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 			return () => listeners.delete(listener);
 		},
 		getSnapshot: () => state,
-		logTail: (instanceId, lines) => sources.supervisor.logTail(instanceId, lines),
+		requests,
+		history,
+		link,
+		logTail: (instanceId, lines) => source.logTail(instanceId, lines),
 		subscribeLog(instanceId, listener) {
 			let set = logListeners.get(instanceId);
 			if (!set) {
@@ -119,10 +170,12 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 			}
 
 			set.add(listener);
+			source.watchLog?.(instanceId);
 			return () => {
 				set.delete(listener);
 				if (set.size === 0) {
 					logListeners.delete(instanceId);
+					source.watchLog?.(undefined);
 				}
 			};
 		},
@@ -139,22 +192,10 @@ export function createDashboardStore(sources: DashboardSources): DashboardStore 
 
 			listeners.clear();
 			logListeners.clear();
+			requests.clear();
+			history.clear();
+			link.clear();
+			source.dispose?.();
 		},
 	};
-}
-
-function remoteTelemetryById(details: Map<string, RemoteDetails> | undefined): Map<string, GpuTelemetry> | undefined {
-	if (details === undefined) {
-		return undefined;
-	}
-
-	const byId = new Map<string, GpuTelemetry>();
-	for (const [id, remote] of details) {
-		const telemetry = remoteTelemetry(remote);
-		if (telemetry) {
-			byId.set(id, telemetry);
-		}
-	}
-
-	return byId;
 }

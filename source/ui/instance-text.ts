@@ -32,8 +32,8 @@ export function gpuLabel(view: DashboardInstance): string {
 }
 
 /** One GPU of a group, for the panel's per-GPU line: "0 12.1/24.0G 45%". */
-export function groupMemberText(member: {index: number; telemetry: {memoryUsedMiB: number | null; memoryTotalMiB: number | null; utilizationPercent: number | null} | undefined}): string {
-	const telemetry = member.telemetry;
+export function groupMemberText(member: {index: number; reading: {memoryUsedMiB: number | null; memoryTotalMiB: number | null; utilizationPercent: number | null} | null}): string {
+	const telemetry = member.reading;
 	return `${member.index} ${formatMemoryPair(telemetry?.memoryUsedMiB, telemetry?.memoryTotalMiB)} ${formatPercent(telemetry?.utilizationPercent ?? null)}`;
 }
 

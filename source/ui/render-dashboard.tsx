@@ -1,14 +1,14 @@
 import React from 'react';
 import {render} from 'ink';
-import type {FleetActions} from '../fleet/fleet-actions.js';
+import type {OperatorActions} from '../fleet/operator-actions.js';
 import {Dashboard} from './Dashboard.js';
 import type {DashboardStore} from './dashboard-store.js';
 
 export type RenderDashboardOptions = {
 	store: DashboardStore;
-	actions: FleetActions;
+	actions: OperatorActions;
 	readonly?: boolean;
-	/** Called on q and on every Ctrl-C; the app stops the instances, forces on a repeat, then unmounts. */
+	/** Called on q and on every Ctrl-C: `up` stops the instances (forcing on a repeat), `top` detaches; then it unmounts. */
 	onQuit: () => void;
 	stdout?: NodeJS.WriteStream;
 	stdin?: NodeJS.ReadStream;

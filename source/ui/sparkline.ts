@@ -21,3 +21,20 @@ export function sparkline(values: readonly number[], width: number): string {
 
 	return line;
 }
+
+/** Percentages (0–100, null unknown) as a sparkline of exactly `width` cells on a fixed 0–100 scale, newest right. */
+export function percentSparkline(values: ReadonlyArray<number | null>, width: number): string {
+	const cells = Math.max(0, Math.floor(width));
+	const window = values.slice(-cells);
+	let line = ' '.repeat(cells - window.length);
+	for (const value of window) {
+		if (value === null || !Number.isFinite(value) || value <= 0) {
+			line += value === null ? '·' : ' ';
+			continue;
+		}
+
+		line += levels[Math.min(levels.length - 1, Math.max(0, Math.ceil((value / 100) * levels.length) - 1))];
+	}
+
+	return line;
+}

@@ -1,4 +1,7 @@
+import {buildFleetView, type FleetView} from '../../source/fleet/fleet-view.js';
+import type {Gpu, GpuSample} from '../../source/gpu/gpu.js';
 import type {ProxySnapshot} from '../../source/proxy/proxy-snapshot.js';
+import type {RemoteDetails} from '../../source/upstream/remote-upstream.js';
 import type {InstanceEvent, InstanceSnapshot, SupervisorEvents} from '../../source/supervisor/instance-snapshot.js';
 import type {SupervisorApi} from '../../source/supervisor/supervisor-api.js';
 import {TypedEmitter} from '../../source/shared/typed-emitter.js';
@@ -142,4 +145,31 @@ export class FakeProxy {
 			instances,
 		};
 	}
+}
+
+export type LiveFleetSources = {
+	supervisor: {snapshot(): InstanceSnapshot[]; remoteDetails?: () => Map<string, RemoteDetails>};
+	proxy: {snapshot(): ProxySnapshot};
+	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
+	inventory?: Gpu[];
+	version?: string;
+	startedAt?: number;
+	now?: () => number;
+};
+
+/** A fleet view joined afresh on every read, so a test may change the fakes between reads without events. */
+export function liveFleet(sources: LiveFleetSources): {view(): FleetView} {
+	const startedAt = sources.startedAt ?? Date.now();
+	return {
+		view: () => buildFleetView({
+			instances: sources.supervisor.snapshot(),
+			proxy: sources.proxy.snapshot(),
+			samples: sources.gpuMonitor?.snapshot() ?? [],
+			inventory: sources.inventory ?? [],
+			remoteDetails: sources.supervisor.remoteDetails?.(),
+			version: sources.version ?? '0.0.0-test',
+			startedAt,
+			now: (sources.now ?? Date.now)(),
+		}),
+	};
 }

@@ -2,9 +2,12 @@
 import {EventEmitter} from 'node:events';
 import type {ReactElement} from 'react';
 import {render} from 'ink';
-import type {FleetActions} from '../../source/fleet/fleet-actions.js';
+import type {GpuHistorySnapshot} from '../../source/fleet/gpu-history.js';
+import type {OperatorActions} from '../../source/fleet/operator-actions.js';
+import type {RequestRecord} from '../../source/fleet/request-log.js';
+import type {LinkState} from '../../source/ui/dashboard-source.js';
 import type {DashboardState} from '../../source/ui/dashboard-state.js';
-import type {DashboardStore} from '../../source/ui/dashboard-store.js';
+import type {DashboardStore, Subscribable} from '../../source/ui/dashboard-store.js';
 
 export class FakeStdout extends EventEmitter {
 	frames: string[] = [];
@@ -90,18 +93,42 @@ export type FixedStore = DashboardStore & {
 	/** Publishes a new state, as the real store does after a change. */
 	publish(next: DashboardState): void;
 	appendLog(instanceId: string, line: string): void;
+	setRequests(records: RequestRecord[]): void;
+	setHistory(history: GpuHistorySnapshot): void;
+	setLink(link: LinkState): void;
 };
 
-export function fixedStore(initial: DashboardState, logs: Record<string, string[]> = {}): FixedStore {
-	let state = initial;
+/** A value that tests set and the dashboard subscribes to. */
+function fixedChannel<T>(initial: T): Subscribable<T> & {set(next: T): void} {
+	let value = initial;
 	const listeners = new Set<() => void>();
-	const logListeners = new Map<string, Set<() => void>>();
 	return {
 		subscribe(listener) {
 			listeners.add(listener);
 			return () => listeners.delete(listener);
 		},
-		getSnapshot: () => state,
+		getSnapshot: () => value,
+		set(next) {
+			value = next;
+			for (const listener of [...listeners]) {
+				listener();
+			}
+		},
+	};
+}
+
+export function fixedStore(initial: DashboardState, logs: Record<string, string[]> = {}): FixedStore {
+	const fleet = fixedChannel(initial);
+	const requests = fixedChannel<readonly RequestRecord[]>([]);
+	const history = fixedChannel<GpuHistorySnapshot>({intervalMs: 2000, capacity: 150, gpus: []});
+	const link = fixedChannel<LinkState>({kind: 'local'});
+	const logListeners = new Map<string, Set<() => void>>();
+	return {
+		subscribe: fleet.subscribe,
+		getSnapshot: fleet.getSnapshot,
+		requests,
+		history,
+		link,
 		logTail: (instanceId, lines = 100) => (logs[instanceId] ?? []).slice(-lines),
 		subscribeLog(instanceId, listener) {
 			const set = logListeners.get(instanceId) ?? new Set();
@@ -110,12 +137,10 @@ export function fixedStore(initial: DashboardState, logs: Record<string, string[
 			return () => set.delete(listener);
 		},
 		dispose() {},
-		publish(next) {
-			state = next;
-			for (const listener of listeners) {
-				listener();
-			}
-		},
+		publish: next => fleet.set(next),
+		setRequests: records => requests.set(records),
+		setHistory: next => history.set(next),
+		setLink: next => link.set(next),
 		appendLog(instanceId, line) {
 			(logs[instanceId] ??= []).push(line);
 			for (const listener of logListeners.get(instanceId) ?? []) {
@@ -125,7 +150,7 @@ export function fixedStore(initial: DashboardState, logs: Record<string, string[
 	};
 }
 
-export type RecordingActions = FleetActions & {calls: string[]; failNext(message: string): void};
+export type RecordingActions = OperatorActions & {calls: string[]; failNext(message: string): void};
 
 /** Fleet actions that record `drain gpu1`-style calls and succeed, unless told to fail once. */
 export function recordingActions(): RecordingActions {
@@ -149,5 +174,12 @@ export function recordingActions(): RecordingActions {
 		undrain: async id => act(`undrain ${id}`),
 		restart: async id => act(`restart ${id}`),
 		restartAll: async () => act('restartAll'),
+		loadModel: async (id, model) => act(`load ${model} on ${id}`),
+		unloadModel: async (id, model) => act(`unload ${model} from ${id}`),
+		unloadEverywhere: async model => {
+			await act(`unload ${model} everywhere`);
+			return ['gpu0'];
+		},
+		installedModels: async () => ['llama3.1:8b', 'llama3.2:3b', 'qwen2.5:14b'],
 	};
 }

@@ -3,6 +3,11 @@ import {version} from '../../shared/version.js';
 import {createControlLayer} from '../../control/control-layer.js';
 import {GpuMonitor} from '../../gpu/gpu-monitor.js';
 import {FleetMemory} from '../../fleet/fleet-memory.js';
+import {FleetViewSource} from '../../fleet/fleet-view-source.js';
+import {GpuHistory} from '../../fleet/gpu-history.js';
+import {ModelActions} from '../../fleet/model-actions.js';
+import type {OperatorActions} from '../../fleet/operator-actions.js';
+import {RequestLog} from '../../fleet/request-log.js';
 import {Preloader} from '../../fleet/preload.js';
 import {OllamaProxy} from '../../proxy/proxy-server.js';
 import {instanceCapacity, maxLoadedModelsFrom} from '../../ollama/settings.js';
@@ -22,6 +27,14 @@ export type Fleet = {
 	proxy: OllamaProxy;
 	gpuMonitor: GpuMonitor | undefined;
 	controller: FleetActions;
+	/** The controller and the model actions: the dashboard's keys. */
+	actions: OperatorActions;
+	/** The fleet joined once: the dashboard, the control API, /metrics and the headless log read it. */
+	view: FleetViewSource;
+	/** Recent finished requests, with their route reasons. */
+	requests: RequestLog;
+	/** Per-GPU utilisation and memory over the last minutes. */
+	history: GpuHistory;
 	/** `--preload` (nothing to do without it): call whenFleetSettles once the supervisor started. */
 	preloader: Preloader;
 	/** Where memory notes (a model that fits nowhere, a CPU spill, preloads) are written; none until set (the dashboard shows them). */
@@ -42,8 +55,7 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 	const gpuMonitor = plan.gpus.length > 0 ? new GpuMonitor({env: options.env, gpuCount: plan.detectedGpuCount}) : undefined;
 	const maxLoadedModels = maxLoadedModelsFrom(options.env);
 	const control = createControlLayer({
-		supervisor, gpuMonitor, host: options.host, token: options.token, version, startedAt,
-		publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: maxLoadedModels,
+		supervisor, host: options.host, token: options.token, publicMetrics: options.publicMetrics, maxLoadedModelsPerInstance: maxLoadedModels,
 	});
 	const ignore = (_message: string) => undefined;
 	let notes: {info(message: string): void; warn(message: string): void} = {info: ignore, warn: ignore};
@@ -96,7 +108,32 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		info: message => notes.info(message),
 		warn: message => notes.warn(message),
 	});
-	const {controller} = control.attach(proxy);
+	const view = new FleetViewSource({supervisor, proxy, gpuMonitor, inventory: plan.gpus, preloads: preloader, version, startedAt});
+	const requests = new RequestLog();
+	proxy.on('request', record => requests.add(record));
+	const history = new GpuHistory();
+	gpuMonitor?.on('samples', samples => {
+		history.observe(samples);
+	});
+	const models = new ModelActions({
+		fleet: view,
+		loader: preloader,
+		installed: async () => {
+			await memory.refresh();
+			return memory.catalog.installedModels();
+		},
+	});
+	const {controller} = control.attach({proxy, fleet: view, models, requests, history});
+	const actions: OperatorActions = {
+		drain: async id => controller.drain(id),
+		undrain: async id => controller.undrain(id),
+		restart: async id => controller.restart(id),
+		restartAll: async () => controller.restartAll(),
+		loadModel: async (id, model) => models.loadModel(id, model),
+		unloadModel: async (id, model) => models.unloadModel(id, model),
+		unloadEverywhere: async model => models.unloadEverywhere(model),
+		installedModels: async () => models.installedModels(),
+	};
 	const stopGraceMs = {...defaultSupervisorTimings, ...options.timings}.stopGraceMs;
 	let killed!: () => void;
 	// The drain may be asleep in its grace; a kill must not wait for it.
@@ -109,6 +146,10 @@ export function composeFleet(options: UpOptions, plan: Preflight, log: Pick<UpLo
 		proxy,
 		gpuMonitor,
 		controller,
+		actions,
+		view,
+		requests,
+		history,
 		preloader,
 		setNotes(next) {
 			notes = {info: message => next.info(message), warn: message => next.warn(message)};

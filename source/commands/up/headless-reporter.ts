@@ -1,15 +1,15 @@
-import type {GpuSample} from '../../gpu/gpu.js';
-import type {ProxySnapshot} from '../../proxy/proxy-snapshot.js';
-import type {InstanceEvent, InstanceSnapshot} from '../../supervisor/instance-snapshot.js';
+import type {FleetView} from '../../fleet/fleet-view.js';
+import type {InstanceEvent} from '../../supervisor/instance-snapshot.js';
 import type {SupervisorApi} from '../../supervisor/supervisor-api.js';
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'info' | 'warn' | 'error';
 
 export type HeadlessReporterOptions = {
-	supervisor: Pick<SupervisorApi, 'on' | 'off' | 'snapshot'>;
-	proxy?: {snapshot(): ProxySnapshot} | undefined;
-	gpuMonitor?: {snapshot(): GpuSample[]} | undefined;
+	/** Its lifecycle events, one line each. */
+	supervisor: Pick<SupervisorApi, 'on' | 'off'>;
+	/** The fleet as it is now (FleetViewSource), for the summary. */
+	fleet: {view(): FleetView};
 	format: LogFormat;
 	/** Receives one whole line, newline included. */
 	write: (line: string) => void;
@@ -40,17 +40,7 @@ export function startHeadlessReporter(options: HeadlessReporterOptions): Headles
 	};
 
 	const summary = () => {
-		options.write(
-			formatSummaryLine(
-				{
-					instances: options.supervisor.snapshot(),
-					proxy: options.proxy?.snapshot(),
-					gpuSamples: options.gpuMonitor?.snapshot() ?? [],
-					at: now(),
-				},
-				options.format,
-			),
-		);
+		options.write(formatSummaryLine(options.fleet.view(), now(), options.format));
 	};
 
 	const onEvent = (event: InstanceEvent) => {
@@ -142,55 +132,42 @@ export function formatMessageLine(line: {level: LogLevel; message: string; at: n
 	return `${textPrefix(line.at, line.level)}${line.message}\n`;
 }
 
-export type SummarySources = {
-	instances: InstanceSnapshot[];
-	proxy: ProxySnapshot | undefined;
-	gpuSamples: GpuSample[];
-	at: number;
-};
-
-export function formatSummaryLine(sources: SummarySources, format: LogFormat): string {
-	const rows = sources.instances.map(instance => {
-		const traffic = sources.proxy?.instances.find(entry => entry.instanceId === instance.id);
-		const sample = instance.gpu ? sources.gpuSamples.find(entry => entry.uuid === instance.gpu!.uuid) : undefined;
-		return {
-			instance: instance.id,
-			gpu: instance.gpu?.index ?? null,
-			state: instance.state,
-			draining: instance.draining,
-			inFlight: traffic?.inFlight ?? 0,
-			capacity: traffic?.capacity ?? instance.capacity,
-			tokensPerSecond: round(traffic?.tokensPerSecond10s ?? 0),
-			memoryUsedMiB: sample?.memoryUsedMiB ?? null,
-			memoryTotalMiB: sample?.memoryTotalMiB ?? instance.gpu?.memoryTotalMiB ?? null,
-			models: traffic?.loadedModels.map(model => model.name) ?? [],
-		};
-	});
-	const proxy = sources.proxy;
+/** The periodic summary: the fleet's queue and throughput, then each instance's state, slots, tokens/s and memory. */
+export function formatSummaryLine(view: FleetView, at: number, format: LogFormat): string {
+	const rows = view.instances.map(({instance, traffic, reading}) => ({
+		instance: instance.id,
+		gpu: instance.gpu?.index ?? null,
+		state: instance.state,
+		draining: instance.draining,
+		inFlight: traffic.inFlight,
+		capacity: traffic.capacity,
+		tokensPerSecond: round(traffic.tokensPerSecond10s),
+		memoryUsedMiB: reading?.memoryUsedMiB ?? null,
+		memoryTotalMiB: reading?.memoryTotalMiB ?? null,
+		models: traffic.loadedModels.map(model => model.name),
+	}));
 	if (format === 'json') {
 		return jsonLine({
-			time: new Date(sources.at).toISOString(),
+			time: new Date(at).toISOString(),
 			level: 'info',
 			kind: 'summary',
-			queueLength: proxy?.queueLength ?? 0,
-			maxQueue: proxy?.maxQueue ?? null,
-			inFlight: proxy?.inFlight ?? 0,
-			tokensPerSecond: round(proxy?.tokensPerSecond10s ?? 0),
-			requestsPerSecond: round(proxy?.requestsPerSecond10s ?? 0),
-			rejectedQueueFull: proxy?.rejectedQueueFull ?? 0,
+			queueLength: view.queue.length,
+			maxQueue: view.queue.max,
+			inFlight: view.inFlight,
+			tokensPerSecond: round(view.tokensPerSecond10s),
+			requestsPerSecond: round(view.requestsPerSecond10s),
+			rejectedQueueFull: view.queue.rejectedQueueFull,
 			instances: rows,
 		});
 	}
 
-	const fleet = proxy
-		? `queue ${proxy.queueLength}/${proxy.maxQueue}, ${proxy.inFlight} in flight, ${proxy.tokensPerSecond10s.toFixed(1)} tok/s`
-		: `${rows.length} instance${rows.length === 1 ? '' : 's'}`;
+	const fleet = `queue ${view.queue.length}/${view.queue.max}, ${view.inFlight} in flight, ${view.tokensPerSecond10s.toFixed(1)} tok/s`;
 	const perInstance = rows.map(row => {
 		const memory = row.memoryTotalMiB === null ? '' : ` ${row.memoryUsedMiB === null ? '?' : gib(row.memoryUsedMiB)}/${gib(row.memoryTotalMiB)} GiB`;
 		const state = row.draining && row.state === 'ready' ? 'drained' : row.state;
 		return `${row.instance} ${state} ${row.inFlight}/${row.capacity} ${row.tokensPerSecond.toFixed(1)} tok/s${memory}`;
 	});
-	return `${textPrefix(sources.at, 'info')}summary: ${[fleet, ...perInstance].join(' | ')}\n`;
+	return `${textPrefix(at, 'info')}summary: ${[fleet, ...perInstance].join(' | ')}\n`;
 }
 
 function textPrefix(at: number, level: LogLevel): string {

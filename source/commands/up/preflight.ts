@@ -84,6 +84,6 @@ async function planFleet(options: UpOptions, log: Pick<UpLog, 'warn'>): Promise<
 		throw new GpuSelectionError(`--gpus ${options.gpus} was given, but no GPU can be used: ${detection.message}`);
 	}
 
-	log.warn(`no NVIDIA GPU: ${detection.message} Running ${options.cpuInstances} CPU-only instance${options.cpuInstances === 1 ? '' : 's'} instead (--instances N for more).`);
+	log.warn(`no NVIDIA GPU: ${detection.message} Running ${options.cpuInstances} CPU-only instance${options.cpuInstances === 1 ? '' : 's'} instead (--instances N for more). To see ollama-multi at work without GPUs: ollama-multi demo.`);
 	return {instances: planInstances([], options.basePort, options.cpuInstances), gpus: [], detectedGpuCount: 0};
 }

@@ -1,4 +1,4 @@
-import type {Gpu} from '../../gpu/gpu.js';
+import {localSource} from '../../ui/dashboard-source.js';
 import {createDashboardStore} from '../../ui/dashboard-store.js';
 import {renderDashboard} from '../../ui/render-dashboard.js';
 import type {Fleet} from './compose-fleet.js';
@@ -6,23 +6,22 @@ import {stopOnSignals, stopPlanFor} from './stop-on-signals.js';
 
 export type DashboardRun = {
 	fleet: Fleet;
-	inventory: Gpu[];
 	readonly: boolean;
 	stopTimeoutMs: number;
 };
 
 /** The dashboard until q, Ctrl-C (a key press in raw mode), SIGTERM or SIGHUP: a graceful stop; a second one stops at once. */
-export async function runDashboard({fleet, inventory, readonly, stopTimeoutMs}: DashboardRun): Promise<void> {
+export async function runDashboard({fleet, readonly, stopTimeoutMs}: DashboardRun): Promise<void> {
 	await fleet.supervisor.start();
 	fleet.preloader.whenFleetSettles(fleet.supervisor);
-	const store = createDashboardStore({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, preloads: fleet.preloader, inventory, startedAt: fleet.startedAt});
+	const store = createDashboardStore(localSource({fleet: fleet.view, requests: fleet.requests, history: fleet.history, logs: fleet.supervisor}));
 	// The dashboard stays up while the requests finish, so they can be watched going.
 	const latch = stopOnSignals({
 		stop: async reason => fleet.stop(stopPlanFor(reason, stopTimeoutMs)),
 		kill: () => fleet.kill(),
 	});
 	const quit = () => latch.request('quit');
-	const dashboard = renderDashboard({store, actions: fleet.controller, readonly, onQuit: quit});
+	const dashboard = renderDashboard({store, actions: fleet.actions, readonly, onQuit: quit});
 	// Should the dashboard end on its own (a render error), the instances stop too.
 	const quitUnlessQuitting = () => {
 		if (!latch.stopping) {

@@ -24,7 +24,7 @@ function describeStop({graceMs, deadlineMs}: StopPlan): string {
 
 /** One log line per event until SIGINT, SIGTERM or SIGHUP: a graceful stop; a second signal stops at once. */
 export async function runHeadless({fleet, plan, strategy, format, stopTimeoutMs, write}: HeadlessRun): Promise<void> {
-	const reporter = startHeadlessReporter({supervisor: fleet.supervisor, proxy: fleet.proxy, gpuMonitor: fleet.gpuMonitor, format, write});
+	const reporter = startHeadlessReporter({supervisor: fleet.supervisor, fleet: fleet.view, format, write});
 	fleet.proxy.on('warning', message => reporter.warn(message));
 	const endpoint = fleet.proxy.snapshot().address;
 	const instanceCount = `${plan.instances.length} instance${plan.instances.length === 1 ? '' : 's'}`;
